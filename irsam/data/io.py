@@ -1,0 +1,168 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Image and mask file I/O shared by datasets, prediction and the one-shot mode.
+
+Every reader raises :class:`ImageReadError` naming the file and the fix; nothing is read
+silently wrong. Formats: PNG, JPEG, BMP (Pillow) and TIFF (tifffile); grey, RGB, RGBA and
+palette; 8-bit, 16-bit (14-bit sensor data in a 16-bit container included) and float.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from irsam.utils.atomic import atomic_write_bytes
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+"""File suffixes (lower case) that are read as images."""
+
+HighBitNorm = Literal["percentile", "minmax", "bit_depth"]
+
+
+class ImageReadError(ValueError):
+    """An image or mask file is missing, corrupt, truncated or of an unsupported kind."""
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Decode a file into an array ``H×W`` or ``H×W×C`` of its stored dtype (palette expanded)."""
+    if not path.is_file():
+        raise ImageReadError(f"{path}: file not found. Check the path or the dataset root.")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            array = tifffile.imread(path)
+        else:
+            with Image.open(path) as image:
+                image.load()  # raises on truncated data
+                if image.mode == "P":
+                    image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+                elif image.mode in ("I;16", "I;16B", "I;16L"):
+                    return np.asarray(image, dtype=np.uint16).copy()
+                elif image.mode in ("CMYK", "YCbCr", "LA", "PA", "1"):
+                    image = image.convert("RGBA" if image.mode in ("LA", "PA") else "RGB")
+                array = np.asarray(image)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, tifffile.TiffFileError) as err:
+        raise ImageReadError(
+            f"{path}: cannot decode the image ({err}). The file is corrupt, truncated or not an "
+            "image: re-export or re-download it, or remove it from the split file."
+        ) from err
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channel-first TIFF
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+        raise ImageReadError(
+            f"{path}: unsupported array shape {array.shape}; expected H×W, H×W×1, H×W×3 or H×W×4."
+        )
+    return array
+
+
+def _to_unit_range(array: np.ndarray, high_bit_norm: HighBitNorm, path: Path) -> np.ndarray:
+    """Map an array of any dtype to float32 in [0, 1] (8-bit: divided by 255, exactly)."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    values = array.astype(np.float64)
+    if high_bit_norm == "bit_depth" and np.issubdtype(array.dtype, np.integer):
+        return (values / float(np.iinfo(array.dtype).max)).astype(np.float32)
+    if high_bit_norm == "percentile":
+        low, high = np.percentile(values, (0.1, 99.9))
+    elif high_bit_norm in ("minmax", "bit_depth"):
+        low, high = float(values.min()), float(values.max())
+    else:
+        raise ValueError(
+            f"high_bit_norm={high_bit_norm!r} is not one of 'percentile', 'minmax', 'bit_depth' "
+            f"(while reading {path})."
+        )
+    if high <= low:
+        return np.zeros(values.shape, np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def read_image(path: str | os.PathLike, high_bit_norm: HighBitNorm = "percentile") -> np.ndarray:
+    """Read an image as float32 RGB with values in [0, 255].
+
+    Grey images are repeated to 3 channels; alpha is dropped. 8-bit data is kept exactly.
+    Higher bit depths (16-bit PNG/TIFF, float TIFF) are mapped to [0, 255] without truncation:
+    ``percentile`` (default) stretches the 0.1–99.9 percentile range of each image, which
+    suits 14-bit IR sensor data stored in 16 bits; ``minmax`` stretches min–max;
+    ``bit_depth`` divides by the dtype maximum (65535 for uint16).
+
+    Arguments:
+      path (str | PathLike): the image file.
+      high_bit_norm (str): how non-8-bit data is mapped to [0, 255].
+    Returns:
+      np.ndarray: H×W×3 float32, RGB, values in [0, 255].
+    """
+    path = Path(path)
+    array = _decode(path)
+    if array.ndim == 3:
+        array = array[..., :3] if array.shape[-1] >= 3 else array[..., 0]
+    unit = _to_unit_range(array, high_bit_norm, path)
+    if unit.ndim == 2:
+        unit = np.repeat(unit[..., None], 3, axis=-1)
+    return np.ascontiguousarray(unit * 255.0, dtype=np.float32)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a ground-truth mask and binarise it.
+
+    Rule: a pixel is target when its value is > 127 for 8-bit masks (0/255 storage), > 0 for
+    masks whose maximum is 1 (0/1 storage) or bool, and > half the dtype maximum for 16-bit.
+    Colour masks use their first channel.
+
+    Arguments:
+      path (str | PathLike): the mask file.
+    Returns:
+      np.ndarray: H×W uint8 with values {0, 1}.
+    """
+    path = Path(path)
+    array = _decode(path)
+    if array.ndim == 3:
+        array = array[..., 0]
+    if array.dtype == bool:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer) and array.max(initial=0) <= 1:
+        return (array > 0).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        threshold = 0.5 if array.max(initial=0) <= 1.0 else 127.0
+    elif array.dtype == np.uint8:
+        threshold = 127
+    else:
+        threshold = np.iinfo(array.dtype).max // 2
+    return (array > threshold).astype(np.uint8)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode an ``H×W`` or ``H×W×3`` uint8 / uint16 array as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8/uint16 array as a PNG atomically (temporary file, then rename).
+
+    Arguments:
+      path (str | PathLike): destination ``.png`` file; parent folders are created.
+      array (np.ndarray): H×W or H×W×3, uint8 or uint16.
+    """
+    atomic_write_bytes(path, encode_png(array))
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name.
+
+    Arguments:
+      folder (str | PathLike): a folder.
+    Returns:
+      list[Path]: files whose suffix is one of :data:`IMAGE_SUFFIXES`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageReadError(f"{folder}: not a folder of images. Check the path.")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
