@@ -1,0 +1,113 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Lightning callbacks and plugins: sample panels, test prediction writer, atomic checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from irsam.data.io import write_png
+from irsam.utils import atomic_save_torch, get_logger
+from irsam.visualize import overlay, panel, to_uint8_rgb
+
+log = get_logger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes every checkpoint to a temporary file in its folder, fsyncs, then renames it.
+
+    A run killed at any moment leaves the previous ``last.ckpt`` intact, never half a file.
+    Checkpoints hold plain containers and tensors only, so they load with ``weights_only=True``.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
+                        storage_options: Any | None = None) -> None:
+        """Save ``checkpoint`` to ``path`` atomically."""
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO does not take storage_options")
+        atomic_save_torch(checkpoint, path)
+
+
+class SamplePredictionLogger(L.Callback):
+    """Every N epochs, log image | ground truth | prediction panels of a few validation images.
+
+    Panels go to TensorBoard / wandb loggers when present, and always to
+    ``<run>/samples/epoch_<E>.png`` (rank 0 only).
+
+    Arguments:
+      every_n_epochs (int): logging frequency in epochs.
+      num_samples (int): number of validation images per panel.
+    """
+
+    def __init__(self, every_n_epochs: int = 5, num_samples: int = 4) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self._rows: list[np.ndarray] = []
+
+    def _active(self, trainer: L.Trainer) -> bool:
+        return (not trainer.sanity_checking and trainer.is_global_zero
+                and (trainer.current_epoch + 1) % self.every_n_epochs == 0)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Start a new panel."""
+        self._rows = []
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                                batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Collect rows from the first validation batches."""
+        if not self._active(trainer) or len(self._rows) >= self.num_samples:
+            return
+        with torch.inference_mode():
+            logits = pl_module(batch["image"])["mask_logits"]
+        for k in range(min(batch["image"].shape[0], self.num_samples - len(self._rows))):
+            image = batch["image"][k].permute(1, 2, 0).float().cpu().numpy()
+            gt = batch["mask"][k, 0].cpu().numpy() > 0.5
+            pred = logits[k, 0].float().cpu().numpy() > 0
+            self._rows.append(panel([to_uint8_rgb(image), to_uint8_rgb(gt * 255.0),
+                                     overlay(image, pred, gt)]))
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the panel to disk and to image-capable loggers."""
+        if not self._active(trainer) or not self._rows:
+            return
+        grid = np.concatenate(self._rows, axis=0)
+        write_png(Path(trainer.default_root_dir) / "samples" / f"epoch_{trainer.current_epoch:03d}.png", grid)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):  # wandb
+                logger.log_image(key="val/samples", images=[grid], step=trainer.global_step)
+            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+                logger.experiment.add_image("val/samples", grid, trainer.global_step, dataformats="HWC")
+
+
+class TestPredictionWriter(L.Callback):
+    """Writes binary masks (0/255 PNG, original names) and colour overlays of the test split.
+
+    Arguments:
+      output_dir (str): folder receiving ``masks/`` and ``overlays/``.
+      overlays (bool): also write overlays (green hit, red false alarm, yellow miss).
+    """
+
+    def __init__(self, output_dir: str, overlays: bool = True) -> None:
+        self.output_dir = Path(output_dir)
+        self.overlays = overlays
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                          batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Write one mask (and overlay) per image of the batch at its native resolution."""
+        for k, logit in enumerate(outputs["native_logits"]):
+            height, width = logit.shape[-2:]
+            pred = logit[0, 0].cpu().numpy() > 0
+            name = batch["name"][k]
+            write_png(self.output_dir / "masks" / f"{name}.png", pred.astype(np.uint8) * 255)
+            if self.overlays:
+                image = torch.nn.functional.interpolate(
+                    batch["image"][k : k + 1, :, : int(batch["valid_size"][k, 0]), : int(batch["valid_size"][k, 1])].float(),
+                    size=(height, width), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).cpu().numpy()
+                gt = batch["mask_native"][k, 0, :height, :width].cpu().numpy() > 0.5
+                write_png(self.output_dir / "overlays" / f"{name}.png", overlay(image, pred, gt))

@@ -1,0 +1,84 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Training task: build everything from the config, fit, test the best checkpoint, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from irsam.callbacks import AtomicCheckpointIO
+from irsam.lit_module import IRSAMLitModule
+from irsam.models import count_parameters
+from irsam.tasks.report import metrics_table
+from irsam.utils import get_logger
+from irsam.utils.config import instantiate_group, metric_value, resolve_ckpt_path, task_wrapper
+
+log = get_logger(__name__)
+
+
+def build_lit_module(cfg: DictConfig) -> IRSAMLitModule:
+    """Build the network, loss, optimiser and scheduler and wrap them in the LightningModule.
+
+    Arguments:
+      cfg (DictConfig): the composed ``train.yaml`` config.
+    Returns:
+      IRSAMLitModule: ready to fit.
+    """
+    return IRSAMLitModule(
+        net=hydra.utils.instantiate(cfg.model.net),
+        loss=hydra.utils.instantiate(cfg.loss),
+        optimizer=hydra.utils.instantiate(cfg.optimizer),
+        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        layer_decay=cfg.model.layer_decay,
+        freeze=cfg.model.freeze,
+        compile=cfg.compile,
+        metrics=OmegaConf.to_container(cfg.metrics, resolve=True),
+        model_config=OmegaConf.to_container(cfg.model, resolve=True),
+        loss_config=OmegaConf.to_container(cfg.loss, resolve=True),
+        train_image_size=cfg.dataset.image_size,
+    )
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit on the train split, select on the validation split, then test the selected checkpoint.
+
+    Arguments:
+      cfg (DictConfig): the composed ``train.yaml`` config.
+    Returns:
+      tuple[dict, dict]: (all logged metrics as floats, the built objects).
+    """
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.dataset)
+    model = build_lit_module(cfg)
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    counts = count_parameters(model.net)
+    log.info("Parameters: total %.3f M, trainable %.3f M, effective %.3f M",
+             counts["total"] / 1e6, counts["trainable"] / 1e6, counts["effective"] / 1e6)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    if cfg.get("train"):
+        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name)
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            log.warning("No best checkpoint was saved: testing the current weights")
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        log.info("Test results (%s):\n%s", best or "current weights", metrics_table(metrics, "test/"))
+        log.info("Best checkpoint: %s", best or "none")
+    return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer,
+                     "optimized_metric": metric_value(metrics, cfg.get("optimized_metric"))}
