@@ -30,3 +30,62 @@ def shared_dataset(name: str) -> Path:
 def project_root() -> Path:
     """The repository root (the folder holding ``.project-root``)."""
     return PROJECT_ROOT
+
+
+# ---------------------------------------------------------------------------------------------
+# Hydra configs shrunk for CPU tests (lightning-hydra-template pattern).
+# ---------------------------------------------------------------------------------------------
+
+TINY_TRAIN_OVERRIDES = [
+    "trainer=cpu",
+    "logger=null",
+    "dataset.synthetic.image_size=64",
+    "dataset.image_size=64",
+    "dataset.synthetic.num_train=8",
+    "dataset.synthetic.num_val=4",
+    "dataset.synthetic.num_test=4",
+    "dataset.batch_size=4",
+    "dataset.eval_batch_size=4",
+    "model.net.image_size=128",
+    "trainer.max_epochs=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_model_summary=false",
+    "trainer.enable_progress_bar=false",
+    "callbacks.sample_predictions.every_n_epochs=1",
+    "extras.print_config=false",
+]
+"""Overrides that make ``train.yaml`` run in seconds: 64² synthetic images, 128² model input."""
+
+
+def compose_config(config_name: str, output_dir: Path, overrides: list[str]):
+    """Compose a config of ``conf/`` as Hydra would, with ``paths`` pointed into ``output_dir``.
+
+    Arguments:
+      config_name (str): ``train``, ``evaluate`` or ``predict``.
+      output_dir (Path): run folder for this test (also used as the logs root).
+      overrides (list[str]): command-line style overrides.
+    Returns:
+      DictConfig: the composed config; ``HydraConfig`` is set so ``${hydra:...}`` resolves.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose(config_name=f"{config_name}.yaml", return_hydra_config=True, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(PROJECT_ROOT)
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir / "logs")
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def cfg_train(tmp_path: Path):
+    """A tiny CPU ``train.yaml`` config writing into ``tmp_path``."""
+    return compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES))

@@ -1,0 +1,296 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""The LightningDataModule: datasets, splits, transforms and loaders from ``conf/dataset/*.yaml``.
+
+Images come from a dataset on disk (``root`` set; any layout of :mod:`irsam.data.layouts`) or
+from the procedural generator (``synthetic`` set, ``root: null``). Batches follow the contract
+of :mod:`irsam.data.collate`.
+
+In-RAM cache (``cache_images``): decoded images and masks are kept after their first use, in
+the smallest lossless form (grey uint8 for 8-bit grey data). The cache lives in each process:
+with ``num_workers > 0`` every worker fills its own copy, and the copies survive between
+epochs only with ``persistent_workers: true``; budget RAM ≈ workers × dataset size
+(IRSTD-1k: ~260 MB per copy, NUDT-SIRST: ~90 MB).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning import LightningDataModule
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch.utils.data import DataLoader, get_worker_info
+
+from irsam.data.collate import collate_irstd
+from irsam.data.dataset import IRSTDDataset, IRSTDDatasetBase
+from irsam.data.errors import DatasetError
+from irsam.data.io import HighBitNorm
+from irsam.data.layouts import resolve_splits
+from irsam.data.synthetic import SyntheticIRSTDDataset
+from irsam.data.transforms import EvalResize
+from irsam.utils import get_logger
+
+log = get_logger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    """Turn OmegaConf containers into plain dicts/lists (other values unchanged)."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy, ``random`` and the augmentation per worker.
+
+    PyTorch gives each worker the seed ``base_seed + worker_id``, where ``base_seed`` comes from
+    the main process's torch RNG (seeded by ``seed_everything``), so runs are reproducible.
+
+    Arguments:
+      worker_id (int): index of the worker.
+    """
+    info = get_worker_info()
+    seed = int(info.seed) % 2**32 if info is not None else worker_id
+    np.random.seed(seed)
+    random.seed(seed)
+    dataset = info.dataset if info is not None else None
+    if isinstance(dataset, IRSTDDatasetBase):
+        dataset.reseed(seed)
+
+
+class IRSTDDataModule(LightningDataModule):
+    """Train/val/test loaders for one IR small-target dataset.
+
+    After :meth:`setup`, ``train_dataset``, ``val_dataset`` and ``test_dataset`` hold the
+    datasets (``val_dataset``/``test_dataset`` may be empty).
+
+    Arguments:
+      name (str): dataset name, for logs.
+      root (str | None): dataset root on disk; None with ``synthetic`` set.
+      layout (str): ``auto``, ``isnet``, ``basicirstd``, ``sirst`` or ``folder``.
+      splits (Mapping | None): named split definitions (see
+        :func:`irsam.data.layouts.resolve_splits`); required with ``root``.
+      split (str): the entry of ``splits`` to use.
+      val_fraction (float): share of trainval carved for validation when the split defines no
+        ``val`` file (the test split is never used for selection).
+      split_seed (int): seed of that carve, fixed so every run gets the same validation set.
+      image_size (int): loader resolution (side of the square images).
+      eval_resize (str): ``resize`` (to ``image_size``², IRSAM) or ``pad`` (bottom/right to a
+        multiple of ``pad_divisor`` at native size, BasicIRSTD).
+      pad_divisor (int): multiple used by the ``pad`` policy.
+      pad_value (float): image value of padded pixels, 0–255 scale.
+      soft_masks (bool): bilinear (soft) or nearest resampling of mask and edge targets.
+      batch_size (int): training batch size (per device).
+      eval_batch_size (int): validation/test batch size (per device).
+      num_workers (int): DataLoader worker processes.
+      pin_memory (bool): page-locked host memory for faster GPU copies (only applied when CUDA
+        is available).
+      persistent_workers (bool): keep workers (and their caches) alive between epochs; only
+        applied when ``num_workers > 0``.
+      cache_images (bool): in-RAM cache of decoded images (see the module docstring).
+      high_bit_norm (str): mapping of 16-bit/float images to 0–255 (``percentile``,
+        ``minmax``, ``bit_depth``).
+      mask_size_mismatch (str): ``error`` or ``resize`` a mask whose size differs from its
+        image's (same aspect ratio only; NUAA-SIRST's Misc_111 needs it).
+      augmentation (Mapping | None): options of
+        :func:`irsam.data.transforms.build_train_transform`.
+      synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``image_size``
+        (native side), ``num_train``, ``num_val``, ``num_test`` and ``render`` (options of
+        :func:`irsam.data.synthetic.render_synthetic_sample`).
+      recipe (Mapping | None): values other configs read by interpolation
+        (``model_image_size``, ``max_epochs``); kept in the hyperparameters only.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "dataset",
+        root: str | os.PathLike | None = None,
+        layout: str = "auto",
+        splits: Mapping[str, Any] | None = None,
+        split: str = "default",
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        image_size: int = 512,
+        eval_resize: EvalResize = "resize",
+        pad_divisor: int = 32,
+        pad_value: float = 128.0,
+        soft_masks: bool = True,
+        batch_size: int = 4,
+        eval_batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        cache_images: bool = True,
+        high_bit_norm: HighBitNorm = "percentile",
+        mask_size_mismatch: str = "error",
+        augmentation: Mapping[str, Any] | None = None,
+        synthetic: Mapping[str, Any] | None = None,
+        recipe: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        if (root is None) == (synthetic is None):
+            raise DatasetError(
+                "set exactly one of dataset.root (a dataset on disk) and dataset.synthetic "
+                f"(generated images); got root={root!r}, synthetic={synthetic!r}."
+            )
+        self.name = name
+        self.root = None if root is None else str(root)
+        self.layout = layout
+        self.splits = _plain(splits)
+        self.split = split
+        self.val_fraction = float(val_fraction)
+        self.split_seed = int(split_seed)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.high_bit_norm = high_bit_norm
+        self.mask_size_mismatch = mask_size_mismatch
+        self.synthetic = _plain(synthetic)
+        self.pad_value = float(pad_value)
+        self.item_options: dict[str, Any] = {
+            "image_size": int(image_size),
+            "eval_resize": eval_resize,
+            "pad_divisor": int(pad_divisor),
+            "soft_masks": bool(soft_masks),
+            "pad_value": self.pad_value,
+            "cache_images": bool(cache_images),
+        }
+        self.augmentation = _plain(augmentation) or {}
+        self.train_dataset: IRSTDDatasetBase | None = None
+        self.val_dataset: IRSTDDatasetBase | None = None
+        self.test_dataset: IRSTDDatasetBase | None = None
+
+    def _build(self, stage: str, samples_or_split: Any) -> IRSTDDatasetBase:
+        """Build one dataset: ``stage`` is ``train`` or ``eval``."""
+        options = dict(self.item_options, stage=stage)
+        if stage == "train":
+            options["augmentation"] = self.augmentation
+        if self.synthetic is not None:
+            split, length = samples_or_split
+            return SyntheticIRSTDDataset(
+                split=split,
+                length=length,
+                seed=int(self.synthetic.get("seed", 0)),
+                native_size=int(self.synthetic.get("image_size", 128)),
+                render=self.synthetic.get("render"),
+                **options,
+            )
+        return IRSTDDataset(
+            samples_or_split,
+            high_bit_norm=self.high_bit_norm,
+            mask_size_mismatch=self.mask_size_mismatch,  # type: ignore[arg-type]
+            **options,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the datasets (once; later calls are no-ops).
+
+        Arguments:
+          stage (str | None): Lightning stage (``fit``, ``validate``, ``test``, ``predict``);
+            all three datasets are built whatever the stage, since the checks are cheap.
+        """
+        if self.train_dataset is not None:
+            return
+        if self.synthetic is not None:
+            counts = {
+                key: int(self.synthetic.get(f"num_{key}", 0)) for key in ("train", "val", "test")
+            }
+            if counts["train"] <= 0:
+                raise DatasetError("dataset.synthetic.num_train must be positive.")
+            parts = {key: (key, count) for key, count in counts.items()}
+            source = f"synthetic (seed {self.synthetic.get('seed', 0)})"
+        else:
+            if not self.splits:
+                raise DatasetError(f"dataset.splits is empty for dataset.root={self.root}.")
+            parts = resolve_splits(
+                self.root,  # type: ignore[arg-type]
+                layout=self.layout,
+                splits=self.splits,
+                split=self.split,
+                val_fraction=self.val_fraction,
+                split_seed=self.split_seed,
+            )
+            counts = {key: len(value) for key, value in parts.items()}
+            source = f"{self.root} (split {self.split!r})"
+        self.train_dataset = self._build("train", parts["train"])
+        self.val_dataset = self._build("eval", parts["val"])
+        self.test_dataset = self._build("eval", parts["test"])
+        log.info(
+            "dataset %s from %s: %d train / %d val / %d test images",
+            self.name,
+            source,
+            counts["train"],
+            counts["val"],
+            counts["test"],
+        )
+
+    def _loader(
+        self, dataset: IRSTDDatasetBase | None, batch_size: int, shuffle: bool
+    ) -> DataLoader:
+        """A DataLoader with the shared collate function and worker seeding.
+
+        Evaluation loaders (``shuffle=False``) under ``torch.distributed`` shard the data with a
+        non-padding sampler, so no image is scored twice and the summed metric states equal the
+        single-process ones (Lightning keeps a sampler that is already distributed).
+        """
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
+        sampler = None
+        if not shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            drop_last=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers,
+            collate_fn=functools.partial(collate_irstd, pad_value=self.pad_value),
+            worker_init_fn=seed_worker,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches, augmented.
+
+        Returns:
+          DataLoader: batches of the contract in :mod:`irsam.data.collate`.
+        """
+        if self.num_workers == 0 and self.train_dataset is not None:
+            self.train_dataset.reseed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        return self._loader(self.train_dataset, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """Validation batches in order (an empty list when there is no validation set).
+
+        Returns:
+          DataLoader | list: batches with ``mask_native``.
+        """
+        if self.val_dataset is not None and len(self.val_dataset) == 0:
+            return []
+        return self._loader(self.val_dataset, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches in order.
+
+        Returns:
+          DataLoader: batches with ``mask_native``.
+        Raises:
+          DatasetError: the dataset has no test split.
+        """
+        if self.test_dataset is not None and len(self.test_dataset) == 0:
+            raise DatasetError(
+                f"dataset {self.name} has no test set: add a test split file to dataset.splits."
+            )
+        return self._loader(self.test_dataset, self.eval_batch_size, shuffle=False)

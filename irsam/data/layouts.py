@@ -1,0 +1,418 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Dataset layouts on disk, image/mask pairing and split files.
+
+Accepted layouts (``layout: auto`` picks one from the folders present):
+
+* ``isnet``: the ISNet release of IRSTD-1k: ``IRSTD1k_Img/``, ``IRSTD1k_Label/``,
+  ``trainval.txt`` and ``test.txt`` at the root;
+* ``basicirstd``: the BasicIRSTD bundles: ``images/``, ``masks/``,
+  ``img_idx/train_<NAME>.txt`` and ``img_idx/test_<NAME>.txt``;
+* ``sirst``: the original NUAA-SIRST release: ``images/Misc_N.png``,
+  ``masks/Misc_N_pixels0.png`` and ``idx_427/{trainval,test}.txt``;
+* ``folder``: any ``images/`` + ``masks/`` pair with equal stems (NUDT-SIRST as published),
+  with split files anywhere under the root, or none.
+
+Masks pair with images by stem: ``<stem>.<ext>`` or ``<stem>_pixels0.<ext>``. Split files hold one
+name per line, with or without an image extension; blank lines are ignored and the last line
+needs no newline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from irsam.data.errors import DatasetError, format_paths
+from irsam.data.io import IMAGE_SUFFIXES, list_images
+from irsam.utils import get_logger
+
+log = get_logger(__name__)
+
+MASK_SUFFIX = "_pixels0"
+"""Stem suffix of NUAA-SIRST masks (``Misc_1_pixels0.png`` pairs with ``Misc_1.png``)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image file and its optional mask file.
+
+    Arguments:
+      name (str): image name without extension.
+      image_path (Path): the image file.
+      mask_path (Path | None): the mask file, or None for unlabelled images.
+    """
+
+    name: str
+    image_path: Path
+    mask_path: Path | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one layout family keeps its images and masks.
+
+    Arguments:
+      name (str): the value of the ``dataset.layout`` config key.
+      image_dir (str): image folder, relative to the root.
+      mask_dir (str): mask folder, relative to the root.
+      tree (str): a one-line picture of the layout, used in error messages.
+    """
+
+    name: str
+    image_dir: str
+    mask_dir: str
+    tree: str
+
+
+LAYOUTS: dict[str, Layout] = {
+    "isnet": Layout(
+        "isnet",
+        "IRSTD1k_Img",
+        "IRSTD1k_Label",
+        "<root>/IRSTD1k_Img/XDU0.png, <root>/IRSTD1k_Label/XDU0.png, <root>/trainval.txt, "
+        "<root>/test.txt   (ISNet release of IRSTD-1k)",
+    ),
+    "basicirstd": Layout(
+        "basicirstd",
+        "images",
+        "masks",
+        "<root>/images/<name>.png, <root>/masks/<name>.png, <root>/img_idx/train_<NAME>.txt, "
+        "<root>/img_idx/test_<NAME>.txt   (BasicIRSTD bundles)",
+    ),
+    "sirst": Layout(
+        "sirst",
+        "images",
+        "masks",
+        "<root>/images/Misc_1.png, <root>/masks/Misc_1_pixels0.png, "
+        "<root>/idx_427/{trainval,test}.txt   (original NUAA-SIRST release)",
+    ),
+    "folder": Layout(
+        "folder",
+        "images",
+        "masks",
+        "<root>/images/<name>.png, <root>/masks/<name>.png, split files anywhere under <root> "
+        "(NUDT-SIRST as published: 50_50/{train,test}.txt)",
+    ),
+}
+"""The accepted layouts, by config name."""
+
+
+def layouts_help() -> str:
+    """A multi-line description of every accepted layout, for error messages.
+
+    Returns:
+      str: one indented line per layout.
+    """
+    return "\n".join(f"    {name:<11}{layout.tree}" for name, layout in LAYOUTS.items())
+
+
+def detect_layout(root: str | os.PathLike, layout: str = "auto") -> Layout:
+    """Check the dataset root and return its layout.
+
+    Arguments:
+      root (str | PathLike): dataset root folder.
+      layout (str): ``auto`` or one of :data:`LAYOUTS`.
+    Returns:
+      Layout: the layout whose image and mask folders exist under ``root``.
+    Raises:
+      DatasetError: the root or the layout's folders are missing, or ``layout`` is unknown.
+    """
+    root = Path(root)
+    if layout != "auto" and layout not in LAYOUTS:
+        raise DatasetError(
+            f"unknown dataset.layout={layout!r}; use 'auto' or one of {sorted(LAYOUTS)}."
+        )
+    if not root.is_dir():
+        raise DatasetError(
+            f"dataset root {root} does not exist (or is not a folder). Download the dataset (see "
+            "data/README.md) and set the config key dataset.root, e.g. "
+            f"`python train.py dataset.root=/path/to/dataset`. Accepted layouts:\n{layouts_help()}"
+        )
+    if layout == "auto":
+        if (root / "IRSTD1k_Img").is_dir():
+            chosen = LAYOUTS["isnet"]
+        elif (root / "img_idx").is_dir():
+            chosen = LAYOUTS["basicirstd"]
+        elif (root / "idx_427").is_dir() or (root / "idx_320").is_dir():
+            chosen = LAYOUTS["sirst"]
+        else:
+            chosen = LAYOUTS["folder"]
+    else:
+        chosen = LAYOUTS[layout]
+    missing = [
+        root / sub for sub in (chosen.image_dir, chosen.mask_dir) if not (root / sub).is_dir()
+    ]
+    if missing:
+        raise DatasetError(
+            f"dataset root {root} does not match the {chosen.name!r} layout: missing folder(s)\n"
+            f"{format_paths(missing)}\nCheck dataset.root and dataset.layout. Accepted layouts:\n"
+            f"{layouts_help()}"
+        )
+    log.debug("dataset root %s: layout %s", root, chosen.name)
+    return chosen
+
+
+def strip_image_suffix(name: str) -> str:
+    """Drop an image extension (``.png``, ``.tif``, ...) from a name; other names are unchanged.
+
+    Arguments:
+      name (str): a file name or a bare stem.
+    Returns:
+      str: the stem.
+    """
+    suffix = Path(name).suffix
+    return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
+
+
+def mask_key(path: Path) -> str:
+    """The image stem a mask file belongs to (``Misc_1_pixels0.png`` → ``Misc_1``).
+
+    Arguments:
+      path (Path): a mask file.
+    Returns:
+      str: the stem of its image.
+    """
+    return path.stem.removesuffix(MASK_SUFFIX)
+
+
+def _index_by_key(files: list[Path], key_of: Callable[[Path], str], what: str) -> dict[str, Path]:
+    """Map each file to its pairing key; two files with one key are an error."""
+    index: dict[str, Path] = {}
+    for path in files:
+        key = key_of(path)
+        if key in index:
+            raise DatasetError(
+                f"two {what} files share the name {key!r}:\n{format_paths([index[key], path])}\n"
+                "Keep one of them (different extensions or a '_pixels0' twin are ambiguous)."
+            )
+        index[key] = path
+    return index
+
+
+def pair_files(image_dir: Path, mask_dir: Path | None) -> dict[str, tuple[Path, Path | None]]:
+    """Pair every image with its mask.
+
+    Arguments:
+      image_dir (Path): folder of images.
+      mask_dir (Path | None): folder of masks; ``None`` for unlabelled data (no pairing check).
+    Returns:
+      dict[str, tuple[Path, Path | None]]: image stem → (image file, mask file or None).
+    Raises:
+      DatasetError: an image has no mask, a mask has no image, or two files share a name.
+    """
+    images = _index_by_key(list_images(image_dir), lambda p: p.stem, "image")
+    if not images:
+        raise DatasetError(f"{image_dir}: no image files ({', '.join(IMAGE_SUFFIXES)}) found.")
+    if mask_dir is None:
+        return {key: (path, None) for key, path in images.items()}
+    masks = _index_by_key(list_images(mask_dir), mask_key, "mask")
+    no_mask = sorted(images[k] for k in images.keys() - masks.keys())
+    if no_mask:
+        raise DatasetError(
+            f"{len(no_mask)} image(s) have no mask in {mask_dir}:\n{format_paths(no_mask)}\n"
+            "Add <stem>.png or <stem>_pixels0.png to the mask folder, or remove the image."
+        )
+    no_image = sorted(masks[k] for k in masks.keys() - images.keys())
+    if no_image:
+        raise DatasetError(
+            f"{len(no_image)} mask(s) have no image in {image_dir}:\n{format_paths(no_image)}\n"
+            "Add the image with the same stem, or remove the mask."
+        )
+    return {key: (images[key], masks[key]) for key in sorted(images)}
+
+
+def find_split_file(root: Path, candidates: str | list[str]) -> Path:
+    """Return the first existing split file among candidate paths (glob patterns allowed).
+
+    Arguments:
+      root (Path): dataset root; candidates are relative to it (absolute paths work too).
+      candidates (str | list[str]): one path or several, tried in order; a pattern with ``*``
+        must match exactly one file.
+    Returns:
+      Path: the split file.
+    Raises:
+      DatasetError: no candidate exists, or a pattern matches several files.
+    """
+    options = [candidates] if isinstance(candidates, str) else list(candidates)
+    for option in options:
+        if "*" in option:
+            matches = sorted(root.glob(option))
+            if len(matches) > 1:
+                raise DatasetError(
+                    f"split pattern {root / option} matches several files:\n"
+                    f"{format_paths(matches)}\nName the file explicitly in dataset.splits."
+                )
+            if matches:
+                return matches[0]
+        elif (root / option).is_file():
+            return root / option
+    raise DatasetError(
+        "split file not found; tried:\n"
+        f"{format_paths([root / o for o in options])}\n"
+        "Check dataset.root, or choose another split with dataset.split / dataset.splits."
+    )
+
+
+def read_split_file(path: Path) -> list[str]:
+    """Read the names listed in a split file.
+
+    Arguments:
+      path (Path): a text file with one name per line (extension optional).
+    Returns:
+      list[str]: image stems in file order, duplicates dropped (with a warning).
+    Raises:
+      DatasetError: the file lists no names.
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        name = strip_image_suffix(line.strip())
+        if not name:
+            continue
+        if name in seen:
+            log.warning("split file %s lists %r twice; using it once", path, name)
+            continue
+        seen.add(name)
+        names.append(name)
+    if not names:
+        raise DatasetError(f"split file {path} is empty. Fill it with image names, one per line.")
+    return names
+
+
+def select(
+    pairs: dict[str, tuple[Path, Path | None]], names: list[str], split_file: Path, image_dir: Path
+) -> list[str]:
+    """Check that every name of a split file has an image.
+
+    Arguments:
+      pairs (dict): output of :func:`pair_files`.
+      names (list[str]): names read from ``split_file``.
+      split_file (Path): the file they come from (for the message).
+      image_dir (Path): the image folder (for the message).
+    Returns:
+      list[str]: ``names``, unchanged.
+    Raises:
+      DatasetError: some names have no image file.
+    """
+    missing = [name for name in names if name not in pairs]
+    if missing:
+        raise DatasetError(
+            f"split file {split_file} lists {len(missing)} name(s) with no image in {image_dir}:\n"
+            f"{format_paths(missing)}\nFix the split file or add the images."
+        )
+    return names
+
+
+def carve_validation(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split names into train and validation with a fixed seed (independent of the global seed).
+
+    Arguments:
+      names (list[str]): the trainval names.
+      fraction (float): share of names moved to validation, in [0, 1). At least one image goes
+        to validation when the fraction is positive.
+      seed (int): seed of the permutation, so the split is the same for every run.
+    Returns:
+      tuple[list[str], list[str]]: (train names, validation names), each in sorted order.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise DatasetError(f"dataset.val_fraction={fraction} must be in [0, 1).")
+    if fraction == 0.0:
+        return sorted(names), []
+    count = max(1, round(len(names) * fraction))
+    order = np.random.default_rng(seed).permutation(len(names))
+    ordered = sorted(names)
+    val = sorted(ordered[i] for i in order[:count])
+    train = sorted(ordered[i] for i in order[count:])
+    return train, val
+
+
+SplitSpec = Mapping[str, str | list[str] | None]
+"""One entry of ``dataset.splits``: ``trainval``, optional ``val`` and ``test`` split files."""
+
+
+def resolve_splits(
+    root: str | os.PathLike,
+    *,
+    layout: str = "auto",
+    splits: Mapping[str, SplitSpec],
+    split: str,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+) -> dict[str, list[Sample]]:
+    """Find the files of the train, validation and test sets of a dataset on disk.
+
+    Checks the cheap things: the root and layout, image/mask pairing, split files and the
+    names they list. Sizes are checked when images load.
+
+    Arguments:
+      root (str | PathLike): dataset root.
+      layout (str): ``auto`` or a key of :data:`LAYOUTS`.
+      splits (Mapping[str, SplitSpec]): named split definitions; each maps ``trainval``,
+        ``val`` and ``test`` to a split file (relative to ``root``), a list of candidate files
+        (first existing wins; ``*`` patterns allowed) or null. ``trainval: null`` takes every
+        image not in val/test; ``val: null`` carves validation from trainval
+        (``val_fraction``, ``split_seed``); ``test: null`` means no test set.
+      split (str): which entry of ``splits`` to use.
+      val_fraction (float): share of trainval used for validation when ``val`` is null.
+      split_seed (int): seed of that carve (fixed, so the split is identical across runs).
+    Returns:
+      dict[str, list[Sample]]: ``train``, ``val`` and ``test`` samples (``val``/``test`` may be
+      empty), each sorted by name.
+    Raises:
+      DatasetError: missing root, unknown split, unpaired files, missing or empty split files,
+        names without images, or an empty training set.
+    """
+    root = Path(root)
+    chosen = detect_layout(root, layout)
+    if split not in splits:
+        raise DatasetError(
+            f"dataset.split={split!r} is not defined; dataset.splits has {sorted(splits)}."
+        )
+    spec = dict(splits[split])
+    unknown = set(spec) - {"trainval", "val", "test"}
+    if unknown:
+        raise DatasetError(
+            f"dataset.splits.{split} has unknown key(s) {sorted(unknown)}; use trainval, val, test."
+        )
+    image_dir, mask_dir = root / chosen.image_dir, root / chosen.mask_dir
+    pairs = pair_files(image_dir, mask_dir)
+
+    def names_of(key: str) -> list[str] | None:
+        candidates = spec.get(key)
+        if candidates is None:
+            return None
+        path = find_split_file(root, candidates)
+        return select(pairs, read_split_file(path), path, image_dir)
+
+    test = names_of("test") or []
+    val = names_of("val")
+    trainval = names_of("trainval")
+    if trainval is None:
+        held_out = set(test) | set(val or [])
+        trainval = [name for name in pairs if name not in held_out]
+    if val is None:
+        train, val = carve_validation(trainval, val_fraction, split_seed)
+    else:
+        train = sorted(trainval)
+    if not train:
+        raise DatasetError(
+            f"the training set of {root} (split {split!r}) is empty. Check the split files and "
+            "dataset.val_fraction."
+        )
+    overlap = sorted(set(train + val) & set(test))
+    if overlap:
+        log.warning(
+            "%d image(s) of %s are in both trainval and test (e.g. %s)",
+            len(overlap),
+            root,
+            overlap[0],
+        )
+
+    def samples(names: list[str]) -> list[Sample]:
+        return [Sample(name, *pairs[name]) for name in sorted(names)]
+
+    return {"train": samples(train), "val": samples(val), "test": samples(test)}

@@ -1,0 +1,446 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""SAM backbones for the one-shot mode: an encoder (256×64×64 embeddings) plus SAM's prompt
+encoder and mask decoder, with SAM's longest-side resize, normalisation, padding and
+postprocessing.
+
+* :class:`SamModelBackbone` wraps a plain ``segment_anything.modeling.Sam`` (MobileSAM or SAM
+  ViT-B/L/H built by ``irsam.models.build_prompt_sam``).
+* :class:`IrsamEncoderBackbone` takes the image encoder of an IRSAM checkpoint trained by this
+  framework (which returns ``(deep, shallow)``; the deep embedding is used) and keeps a MobileSAM
+  prompt encoder/decoder for PPCF, because IRSAM's decoder was trained without point prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from segment_anything.modeling import Sam
+from torch import nn
+
+Precision = Literal["32", "bf16"]
+
+
+@runtime_checkable
+class SamBackbone(Protocol):
+    """What the one-shot segmenter needs from a promptable SAM.
+
+    Attributes:
+      img_size (int): side S of the square encoder input (1024 for SAM and MobileSAM).
+      grid_size (int): side g of the embedding grid (64 for SAM and MobileSAM).
+      pixel_mean (torch.Tensor): 3, RGB mean on the 0–255 scale.
+      pixel_std (torch.Tensor): 3, RGB std on the 0–255 scale.
+    """
+
+    img_size: int
+    grid_size: int
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
+    def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """B×3×h×w float RGB 0–255 → (B×3×S×S normalised and padded, resized (h', w'))."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """B×3×S×S normalised → B×C×g×g float32 embeddings."""
+
+    def decode_point(
+        self,
+        embedding: torch.Tensor,
+        point_xy: tuple[float, float],
+        input_hw: tuple[int, int],
+        orig_hw: tuple[int, int],
+    ) -> torch.Tensor:
+        """One positive point (x, y) in original pixels → orig_h×orig_w mask logits."""
+
+    def decode_box(
+        self,
+        embedding: torch.Tensor,
+        box_xyxy: tuple[float, float, float, float],
+        input_hw: tuple[int, int],
+        orig_hw: tuple[int, int],
+    ) -> torch.Tensor:
+        """One box (x1, y1, x2, y2) in original pixels → orig_h×orig_w mask logits."""
+
+
+def resized_hw(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """SAM's ``ResizeLongestSide.get_preprocess_shape``: long side → ``long_side``, short side
+    rounded half-up.
+
+    Arguments:
+      height (int): input rows.
+      width (int): input columns.
+      long_side (int): target length of the longer side.
+    Returns:
+      tuple[int, int]: (new height, new width).
+    """
+    scale = long_side / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+class SamBackboneBase(nn.Module):
+    """Shared SAM pre/postprocessing and prompt decoding; subclasses implement ``_encode``.
+
+    Arguments:
+      prompt_sam (Sam): provides ``prompt_encoder``, ``mask_decoder``, ``pixel_mean``,
+        ``pixel_std`` and the input size (``image_encoder.img_size``).
+      precision (str): ``"32"`` or ``"bf16"`` (autocast of the encoder forward).
+    """
+
+    mask_threshold: float = 0.0
+    image_format: str = "RGB"
+
+    def __init__(self, *, prompt_sam: Sam, precision: Precision = "32"):
+        super().__init__()
+        if str(precision) not in ("32", "bf16"):
+            raise ValueError(f"precision={precision!r} must be 32 or bf16.")
+        self.prompt_sam = prompt_sam
+        self.precision = str(precision)
+        self.img_size = int(prompt_sam.image_encoder.img_size)
+        self.grid_size = int(prompt_sam.prompt_encoder.image_embedding_size[0])
+
+    @property
+    def pixel_mean(self) -> torch.Tensor:
+        """3, RGB mean on the 0–255 scale."""
+        return self.prompt_sam.pixel_mean.view(3)
+
+    @property
+    def pixel_std(self) -> torch.Tensor:
+        """3, RGB std on the 0–255 scale."""
+        return self.prompt_sam.pixel_std.view(3)
+
+    @property
+    def device(self) -> torch.device:
+        """The device holding the weights."""
+        return self.pixel_mean.device
+
+    def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Resize the longest side to ``img_size`` (bilinear, antialiased when shrinking),
+        normalise with the SAM mean/std and zero-pad bottom/right.
+
+        Arguments:
+          images (torch.Tensor): B×3×h×w float32, RGB, 0–255 scale (one size per call).
+        Returns:
+          tuple[torch.Tensor, tuple[int, int]]: B×3×S×S normalised input, and the resized
+          (h', w') before padding.
+        """
+        assert images.ndim == 4 and images.shape[1] == 3, (
+            f"expected B×3×h×w RGB images, got shape {tuple(images.shape)}"
+        )
+        h, w = images.shape[-2:]
+        new_hw = resized_hw(h, w, self.img_size)
+        x = images.float()
+        if (h, w) != new_hw:
+            x = F.interpolate(x, size=new_hw, mode="bilinear", align_corners=False, antialias=True)
+        x = (x - self.pixel_mean.view(1, 3, 1, 1)) / self.pixel_std.view(1, 3, 1, 1)
+        x = F.pad(x, (0, self.img_size - new_hw[1], 0, self.img_size - new_hw[0]))
+        return x, new_hw
+
+    def postprocess(
+        self, low_res: torch.Tensor, input_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """Upscale decoder logits to ``img_size``, remove the padding, resize to the original size.
+
+        Arguments:
+          low_res (torch.Tensor): B×1×4g×4g mask logits.
+          input_hw (tuple[int, int]): resized size before padding.
+          orig_hw (tuple[int, int]): original image size.
+        Returns:
+          torch.Tensor: B×1×orig_h×orig_w logits (foreground iff > ``mask_threshold``).
+        """
+        return self.prompt_sam.postprocess_masks(low_res, tuple(input_hw), tuple(orig_hw))
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        """Autocast context for the encoder forward (a no-op at 32-bit precision)."""
+        if self.precision == "bf16":
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw encoder forward: B×3×S×S → B×C×g×g (subclasses)."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode a batch.
+
+        Arguments:
+          x (torch.Tensor): B×3×S×S normalised input (see :meth:`preprocess`).
+        Returns:
+          torch.Tensor: B×C×g×g float32 embeddings (C = 256 for SAM-family encoders).
+        """
+        with self._autocast():
+            features = self._encode(x.to(self.device))
+        return features.float()
+
+    def _decode(
+        self,
+        embedding: torch.Tensor,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        input_hw: tuple[int, int],
+        orig_hw: tuple[int, int],
+    ) -> torch.Tensor:
+        """Prompt encoder + mask decoder (single mask output) + postprocessing → h×w logits."""
+        sparse, dense = self.prompt_sam.prompt_encoder(points=points, boxes=boxes, masks=None)
+        low_res, _ = self.prompt_sam.mask_decoder(
+            image_embeddings=embedding.to(self.device).float(),
+            image_pe=self.prompt_sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
+        return self.postprocess(low_res, input_hw, orig_hw)[0, 0]
+
+    def _scale_xy(
+        self, coords: list[float], input_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """Original-pixel (x, y, ...) pairs → resized-input coordinates (``apply_coords``)."""
+        xy = torch.tensor(coords, dtype=torch.float32, device=self.device).view(-1, 2)
+        scale = torch.tensor(
+            [input_hw[1] / orig_hw[1], input_hw[0] / orig_hw[0]], device=self.device
+        )
+        return xy * scale
+
+    def decode_point(
+        self,
+        embedding: torch.Tensor,
+        point_xy: tuple[float, float],
+        input_hw: tuple[int, int],
+        orig_hw: tuple[int, int],
+    ) -> torch.Tensor:
+        """Decode one positive point prompt (``multimask_output=False``, as ``SamPredictor``).
+
+        Arguments:
+          embedding (torch.Tensor): 1×C×g×g embedding of the image.
+          point_xy (tuple[float, float]): (x, y) = (column, row) in original image pixels.
+          input_hw (tuple[int, int]): resized size before padding (from :meth:`preprocess`).
+          orig_hw (tuple[int, int]): original image size (h, w).
+        Returns:
+          torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
+        """
+        coords = self._scale_xy(list(point_xy), input_hw, orig_hw).view(1, 1, 2)
+        labels = torch.ones(1, 1, dtype=torch.int, device=self.device)
+        return self._decode(embedding, (coords, labels), None, input_hw, orig_hw)
+
+    def decode_box(
+        self,
+        embedding: torch.Tensor,
+        box_xyxy: tuple[float, float, float, float],
+        input_hw: tuple[int, int],
+        orig_hw: tuple[int, int],
+    ) -> torch.Tensor:
+        """Decode one box prompt (``multimask_output=False``).
+
+        Arguments:
+          embedding (torch.Tensor): 1×C×g×g embedding of the image.
+          box_xyxy (tuple[float, float, float, float]): (x1, y1, x2, y2) in original pixels.
+          input_hw (tuple[int, int]): resized size before padding.
+          orig_hw (tuple[int, int]): original image size (h, w).
+        Returns:
+          torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
+        """
+        box = self._scale_xy(list(box_xyxy), input_hw, orig_hw).view(1, 4)
+        return self._decode(embedding, None, box, input_hw, orig_hw)
+
+
+class SamModelBackbone(SamBackboneBase):
+    """A plain promptable SAM (MobileSAM, SAM ViT-B/L/H): its own encoder and decoder.
+
+    Arguments:
+      sam (Sam): ``image_encoder(x)`` returns B×256×g×g.
+      precision (str): ``"32"`` or ``"bf16"`` encoder autocast.
+      compile (bool): ``torch.compile`` the image encoder.
+    """
+
+    def __init__(self, sam: Sam, *, precision: Precision = "32", compile: bool = False):
+        super().__init__(prompt_sam=sam, precision=precision)
+        self.encoder: nn.Module = torch.compile(sam.image_encoder) if compile else sam.image_encoder
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """B×3×S×S → B×C×g×g with the SAM image encoder."""
+        return self.encoder(x)
+
+
+class IrsamEncoderBackbone(SamBackboneBase):
+    """IRSAM's image encoder for LFM, a MobileSAM prompt encoder/decoder for PPCF (``encoder=irsam``).
+
+    The one-shot preprocessing (aspect-preserving resize to S plus padding) is kept, not IRSAM's
+    training-time resize. The encoder must produce the decoder's g×g grid.
+
+    Arguments:
+      encoder (nn.Module): IRSAM image encoder; returns ``(deep B×256×g×g, shallow)`` or a tensor.
+      prompt_sam (Sam): the MobileSAM providing the prompt encoder, mask decoder and SAM
+        normalisation.
+      precision (str): ``"32"`` or ``"bf16"`` encoder autocast.
+      compile (bool): ``torch.compile`` the IRSAM encoder.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        prompt_sam: Sam,
+        *,
+        precision: Precision = "32",
+        compile: bool = False,
+    ):
+        super().__init__(prompt_sam=prompt_sam, precision=precision)
+        self.encoder: nn.Module = torch.compile(encoder) if compile else encoder
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """B×3×S×S → deep B×C×g×g embedding of the IRSAM encoder."""
+        out = self.encoder(x)
+        deep = out[0] if isinstance(out, (tuple, list)) else out
+        assert deep.shape[-1] == self.grid_size, (
+            f"IRSAM encoder gives a {deep.shape[-1]}² grid but the prompt decoder expects "
+            f"{self.grid_size}²; use an encoder built for {self.img_size}² inputs."
+        )
+        return deep
+
+
+MOBILE_SAM_URL = "https://github.com/ChaoningZhang/MobileSAM"
+SAM_URL = "https://github.com/facebookresearch/segment-anything#model-checkpoints"
+ENCODER_KINDS = ("tiny", "vit_b", "vit_l", "vit_h", "irsam", "debug")
+
+
+def build_debug_sam(
+    *,
+    img_size: int = 256,
+    patch_size: int = 16,
+    embed_dim: int = 32,
+    depth: int = 1,
+    out_chans: int = 32,
+) -> Sam:
+    """A tiny, randomly initialised segment-anything ``Sam`` for tests and demos (no weights).
+
+    Arguments:
+      img_size (int): encoder input side S, a multiple of ``patch_size``.
+      patch_size (int): ViT patch side; the grid is g = S / patch_size (SAM: 16).
+      embed_dim (int): ViT width.
+      depth (int): number of ViT blocks.
+      out_chans (int): embedding channels C (also the prompt/decoder width; SAM uses 256).
+    Returns:
+      Sam: a promptable SAM with a C×g×g embedding, in eval mode.
+    """
+    from segment_anything.modeling import (
+        ImageEncoderViT,
+        MaskDecoder,
+        PromptEncoder,
+        TwoWayTransformer,
+    )
+
+    assert img_size % patch_size == 0, (
+        f"debug SAM needs img_size divisible by patch_size={patch_size}, got {img_size}"
+    )
+    grid = img_size // patch_size
+    encoder = ImageEncoderViT(
+        img_size=img_size,
+        patch_size=patch_size,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=1,
+        global_attn_indexes=(),
+        window_size=0,
+        out_chans=out_chans,
+        use_rel_pos=False,
+    )
+    prompt_encoder = PromptEncoder(
+        embed_dim=out_chans,
+        image_embedding_size=(grid, grid),
+        input_image_size=(img_size, img_size),
+        mask_in_chans=16,
+    )
+    decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(
+            depth=1, embedding_dim=out_chans, mlp_dim=out_chans, num_heads=2
+        ),
+        transformer_dim=out_chans,
+        iou_head_depth=1,
+        iou_head_hidden_dim=16,
+    )
+    return Sam(image_encoder=encoder, prompt_encoder=prompt_encoder, mask_decoder=decoder).eval()
+
+
+def _prompt_sam(encoder: str, checkpoint: str | None) -> Sam:
+    """``irsam.models.build_prompt_sam`` (imported lazily)."""
+    from irsam.models import build_prompt_sam
+
+    return build_prompt_sam(encoder=encoder, checkpoint=checkpoint)
+
+
+def _load_irsam_encoder(irsam_checkpoint: str) -> nn.Module:
+    """The image encoder of a ``train.py`` checkpoint (the network is rebuilt from its config)."""
+    from irsam.tasks.evaluate import lit_module_from_checkpoint
+    from irsam.utils.config import load_lightning_checkpoint
+
+    module = lit_module_from_checkpoint(load_lightning_checkpoint(irsam_checkpoint))
+    return module.net.image_encoder
+
+
+def build_backbone(
+    *,
+    encoder: str = "tiny",
+    checkpoint: str | None = None,
+    allow_random_weights: bool = False,
+    irsam_checkpoint: str | None = None,
+    device: str = "auto",
+    precision: Precision = "32",
+    compile: bool = False,
+    seed: int = 0,
+    debug_img_size: int = 256,
+) -> SamBackboneBase:
+    """Build the one-shot backbone from the ``backbone:`` config block.
+
+    Arguments:
+      encoder (str): ``tiny`` (MobileSAM, the paper's backbone), ``vit_b``/``vit_l``/``vit_h``
+        (SAM), ``irsam`` (the encoder of ``irsam_checkpoint`` + MobileSAM decoder from
+        ``checkpoint``) or ``debug`` (a tiny random SAM for tests; needs
+        ``allow_random_weights``).
+      checkpoint (str | None): ``mobile_sam.pt`` / ``sam_vit_*.pth``. None only together with
+        ``allow_random_weights``.
+      allow_random_weights (bool): permit random initialisation (tests and demos only; the
+        output is meaningless).
+      irsam_checkpoint (str | None): IRSAM checkpoint for ``encoder=irsam``.
+      device (str): ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
+      precision (str): ``"32"`` or ``"bf16"``.
+      compile (bool): ``torch.compile`` the encoder.
+      seed (int): seed of the random initialisation (random weights only).
+      debug_img_size (int): encoder input side of the ``debug`` model.
+    Returns:
+      SamBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
+    """
+    if encoder not in ENCODER_KINDS:
+        raise ValueError(f"backbone.encoder={encoder!r} is not one of {ENCODER_KINDS}.")
+    if checkpoint is None and not allow_random_weights:
+        url = MOBILE_SAM_URL if encoder in ("tiny", "irsam") else SAM_URL
+        name = "mobile_sam.pt" if encoder in ("tiny", "irsam") else f"sam_{encoder}_*.pth"
+        raise ValueError(
+            f"backbone.checkpoint is not set. The one-shot mode needs pretrained weights: download "
+            f"{name} from {url} and pass backbone.checkpoint=/path/to/{name}. "
+            "(backbone.allow_random_weights=true runs with random weights, for tests only.)"
+        )
+    if encoder == "irsam" and irsam_checkpoint is None:
+        raise ValueError(
+            "backbone.encoder=irsam needs backbone.irsam_checkpoint=<IRSAM checkpoint trained with "
+            "train.py>; backbone.checkpoint stays the MobileSAM weights used for PPCF."
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if encoder == "debug":
+            sam = build_debug_sam(img_size=debug_img_size)
+        else:
+            sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint)
+    if encoder == "irsam":
+        backbone: SamBackboneBase = IrsamEncoderBackbone(
+            _load_irsam_encoder(irsam_checkpoint), sam, precision=precision, compile=compile
+        )
+    else:
+        backbone = SamModelBackbone(sam, precision=precision, compile=compile)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return backbone.to(device).eval().requires_grad_(False)

@@ -1,0 +1,131 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Parameters of the one-shot segmenter (LFM + PPCF + TLE).
+
+The Hydra group ``conf/oneshot/`` has exactly these fields: ``code.yaml`` holds the authors'
+code defaults (D-IceIce/one-shot-IRSTS), ``paper.yaml`` the paper text (arXiv 2408.04823).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+WindowFrom = Literal["height", "min_side"]
+PeakMode = Literal["multi", "argmax"]
+MaskDownsample = Literal["bicubic", "bilinear", "area"]
+RefComponent = Literal["first", "all"]
+PointWindow = Literal["smallest", "vote"]
+ShotsReduce = Literal["mean", "max"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "window_from": ("height", "min_side"),
+    "ref_component": ("first", "all"),
+    "ref_mask_downsample": ("bicubic", "bilinear", "area"),
+    "peak_mode": ("multi", "argmax"),
+    "point_annotation_window": ("smallest", "vote"),
+    "shots_reduce": ("mean", "max"),
+}
+
+
+@dataclass
+class OneShotConfig:
+    """All parameters of :class:`irsam.oneshot.OneShotSegmenter`.
+
+    Arguments:
+      window_divisors (tuple[int, ...]): TLE window sizes are ``even(base // d)`` for each ``d``;
+        (6, 5, 4) is the authors' code, (2, 3, 4) the paper text.
+      window_from (str): ``height`` (code: both sides from the frame height) or ``min_side``.
+      overlap (float): tile overlap fraction in [0, 1); the stride is ``int((1 - overlap) * L)``.
+      ref_component (str): ``first`` centres the reference window on the first connected
+        component of the mask (raster order, code); ``all`` gives every component its own window
+        and prototype, combined like few-shot shots [ours].
+      ref_mask_downsample (str): mask → feature grid rule. ``bicubic`` (code) and ``bilinear``
+        (PerSAM) normalise the resized 0–255 mask with SAM's channel-0 mean/std, downsample it
+        and keep cells > 0; ``area`` weights cells by their target coverage [ours].
+      peak_mode (str): ``multi`` (code: ``peak_local_max``) or ``argmax`` (paper).
+      peak_rel_threshold (float): ``multi`` keeps peaks > rel · max(C).
+      peak_min_distance (int): ``multi`` minimum distance between peaks, px.
+      peak_exclude_border (int | bool): border band (px) with no peaks; ``True`` = the min
+        distance (skimage's default), ``False``/0 disables. Applies to both peak modes.
+      ppcf (bool): crop an L×L window around each peak before prompting SAM (PPCF). ``False``
+        prompts SAM on the full frame at the peak (Table II ablation).
+      faithful_point_order (bool): ``True`` reproduces the authors' bug of passing the local
+        prompt as (row, col) where SAM reads (x, y); only differs for crops clipped at a border.
+        ``False`` (default) passes the correct (x, y).
+      max_area_ratio (float | None): TLE drops candidate masks with area ≥ ratio · H · W; None
+        disables the filter.
+      min_votes (int): TLE keeps pixels covered by at least this many candidate masks.
+      point_annotation_window (str): point/box reference → mask on the ``smallest`` TLE window or
+        on all windows with the TLE ``vote`` [ours].
+      annotation_area_fallback (bool): when the SAM mask of a point/box reference is empty or
+        fails the area filter, use a 3×3 disk at the point (the box itself for a box) [ours].
+      shots_reduce (str): few-shot: ``mean`` of the per-shot prototypes or ``max`` over shots of
+        the similarity maps.
+      chunk_size (int): images per encoder call.
+    """
+
+    window_divisors: tuple[int, ...] = (6, 5, 4)
+    window_from: WindowFrom = "height"
+    overlap: float = 0.1
+    ref_component: RefComponent = "first"
+    ref_mask_downsample: MaskDownsample = "bicubic"
+    peak_mode: PeakMode = "multi"
+    peak_rel_threshold: float = 0.9
+    peak_min_distance: int = 20
+    peak_exclude_border: int | bool = True
+    ppcf: bool = True
+    faithful_point_order: bool = False
+    max_area_ratio: float | None = 1.5e-4
+    min_votes: int = 2
+    point_annotation_window: PointWindow = "smallest"
+    annotation_area_fallback: bool = True
+    shots_reduce: ShotsReduce = "mean"
+    chunk_size: int = 32
+
+    def __post_init__(self) -> None:
+        self.window_divisors = tuple(int(d) for d in self.window_divisors)
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"oneshot.{name}={value!r} is not one of {allowed}.")
+        if not self.window_divisors or min(self.window_divisors) < 1:
+            raise ValueError(
+                f"oneshot.window_divisors={self.window_divisors} must be a non-empty list of "
+                "integers ≥ 1, e.g. [6, 5, 4] (code) or [2, 3, 4] (paper)."
+            )
+        if not 0.0 <= self.overlap < 1.0:
+            raise ValueError(f"oneshot.overlap={self.overlap} must be in [0, 1).")
+        if self.min_votes < 1:
+            raise ValueError(f"oneshot.min_votes={self.min_votes} must be ≥ 1.")
+        if self.max_area_ratio is not None and self.max_area_ratio <= 0:
+            raise ValueError(
+                f"oneshot.max_area_ratio={self.max_area_ratio} must be > 0, or null to disable."
+            )
+        if self.chunk_size < 1:
+            raise ValueError(f"oneshot.chunk_size={self.chunk_size} must be ≥ 1.")
+        if self.peak_min_distance < 1:
+            raise ValueError(f"oneshot.peak_min_distance={self.peak_min_distance} must be ≥ 1.")
+
+    @property
+    def border_band(self) -> int:
+        """The border band in pixels where no peak is taken (0 when disabled)."""
+        if isinstance(self.peak_exclude_border, bool):
+            return self.peak_min_distance if self.peak_exclude_border else 0
+        return int(self.peak_exclude_border)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> OneShotConfig:
+        """Build from a plain mapping (e.g. ``OmegaConf.to_container(cfg.oneshot)``).
+
+        Arguments:
+          values (Mapping[str, Any]): field names → values; unknown names raise.
+        Returns:
+          OneShotConfig: the validated configuration.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown oneshot parameters {unknown}; known: {sorted(known)}.")
+        return cls(**dict(values))

@@ -1,0 +1,132 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Point-prompt-centric focusing (PPCF): prompt SAM on an L×L crop around each peak and paste
+the local mask back into the frame.
+
+Crops are clipped at the frame borders (no padding), exactly like the authors' code; the prompt
+is the peak's offset inside the clipped crop. SAM reads points as (x, y) = (column, row). The
+authors pass (row, column) instead; ``faithful_point_order=True`` reproduces that (harmless in
+the interior where both offsets are L/2, wrong in crops clipped at a border).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from irsam.oneshot.backbone import SamBackbone
+from irsam.oneshot.lfm import window_box
+
+
+def local_point(
+    peak_yx: tuple[int, int], box: tuple[int, int, int, int], faithful_point_order: bool = False
+) -> tuple[float, float]:
+    """The prompt passed to SAM for a peak inside a clipped crop.
+
+    Arguments:
+      peak_yx (tuple[int, int]): (row, column) of the peak in the frame.
+      box (tuple[int, int, int, int]): crop (y0, y1, x0, x1), half-open.
+      faithful_point_order (bool): return (row, column) as the authors do, instead of (x, y).
+    Returns:
+      tuple[float, float]: the pair SAM interprets as (x, y) in crop pixels; offsets are clamped
+      into the crop.
+    """
+    y0, y1, x0, x1 = box
+    row = min(max(peak_yx[0] - y0, 0), y1 - y0 - 1)
+    col = min(max(peak_yx[1] - x0, 0), x1 - x0 - 1)
+    return (float(row), float(col)) if faithful_point_order else (float(col), float(row))
+
+
+def paste_mask(
+    local: torch.Tensor, box: tuple[int, int, int, int], hw: tuple[int, int]
+) -> torch.Tensor:
+    """Paste a crop mask into an empty frame mask at the crop rectangle.
+
+    Arguments:
+      local (torch.Tensor): h×w bool mask of the crop (h = y1 − y0, w = x1 − x0).
+      box (tuple[int, int, int, int]): (y0, y1, x0, x1) of the crop in the frame.
+      hw (tuple[int, int]): frame size (H, W).
+    Returns:
+      torch.Tensor: H×W bool mask, False outside the crop.
+    """
+    y0, y1, x0, x1 = box
+    assert local.shape == (y1 - y0, x1 - x0), (
+        f"crop mask {tuple(local.shape)} does not match the crop box {box}"
+    )
+    full = torch.zeros(hw, dtype=torch.bool, device=local.device)
+    full[y0:y1, x0:x1] = local.bool()
+    return full
+
+
+def encode_images(
+    backbone: SamBackbone, images: list[torch.Tensor], chunk_size: int
+) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
+    """Preprocess images of any sizes and encode them in chunks.
+
+    Arguments:
+      backbone (SamBackbone): the SAM backbone.
+      images (list[torch.Tensor]): 3×h×w float RGB 0–255 images (sizes may differ).
+      chunk_size (int): images per encoder call.
+    Returns:
+      tuple[list[torch.Tensor], list[tuple[int, int]]]: 1×C×g×g embeddings and the resized
+      (h', w') of each image.
+    """
+    embeddings: list[torch.Tensor] = []
+    input_hws: list[tuple[int, int]] = []
+    for start in range(0, len(images), chunk_size):
+        batch = [backbone.preprocess(img[None]) for img in images[start : start + chunk_size]]
+        feats = backbone.encode(torch.cat([x for x, _ in batch]))
+        embeddings.extend(feats.split(1))
+        input_hws.extend(hw for _, hw in batch)
+    return embeddings, input_hws
+
+
+def ppcf_masks(
+    backbone: SamBackbone,
+    frame: torch.Tensor,
+    peaks: list[tuple[int, int, int]],
+    *,
+    faithful_point_order: bool = False,
+    chunk_size: int = 32,
+) -> list[torch.Tensor]:
+    """PPCF for a list of peaks of one frame: one crop, one encoder pass and one decoder call each.
+
+    Arguments:
+      backbone (SamBackbone): the SAM backbone.
+      frame (torch.Tensor): 3×H×W float RGB 0–255.
+      peaks (list[tuple[int, int, int]]): (row, column, window side L) per peak.
+      faithful_point_order (bool): pass the prompt as (row, column) like the authors' code.
+      chunk_size (int): crops per encoder call.
+    Returns:
+      list[torch.Tensor]: one H×W bool mask per peak (the crop's logit > 0, pasted back).
+    """
+    hw = (int(frame.shape[1]), int(frame.shape[2]))
+    boxes = [window_box((y, x), window, hw) for y, x, window in peaks]
+    crops = [frame[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
+    embeddings, input_hws = encode_images(backbone, crops, chunk_size)
+    masks = []
+    for (y, x, _), box, crop, emb, in_hw in zip(peaks, boxes, crops, embeddings, input_hws):
+        point = local_point((y, x), box, faithful_point_order)
+        logits = backbone.decode_point(emb, point, in_hw, tuple(crop.shape[1:]))
+        masks.append(paste_mask(logits > 0, box, hw))
+    return masks
+
+
+def full_frame_masks(
+    backbone: SamBackbone, frame: torch.Tensor, peaks: list[tuple[int, int, int]]
+) -> list[torch.Tensor]:
+    """The ``ppcf=false`` ablation: prompt SAM on the whole frame at each peak (one encoder pass).
+
+    Arguments:
+      backbone (SamBackbone): the SAM backbone.
+      frame (torch.Tensor): 3×H×W float RGB 0–255.
+      peaks (list[tuple[int, int, int]]): (row, column, L) per peak (L is unused).
+    Returns:
+      list[torch.Tensor]: one H×W bool mask per peak.
+    """
+    if not peaks:
+        return []
+    hw = (int(frame.shape[1]), int(frame.shape[2]))
+    (embedding,), (input_hw,) = encode_images(backbone, [frame], 1)
+    return [
+        backbone.decode_point(embedding, (float(x), float(y)), input_hw, hw) > 0
+        for y, x, _ in peaks
+    ]

@@ -1,0 +1,24 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""One-shot, training-free sequence segmentation:
+`python oneshot.py sequence=<frames> reference=<frame> annotation=<mask|x,y|x1,y1,x2,y2>
+backbone.checkpoint=mobile_sam.pt output=<folder>`."""
+
+from typing import Any
+
+import hydra
+import rootutils
+from omegaconf import DictConfig
+
+rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
+
+from irsam.oneshot.cli import run_oneshot
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="oneshot.yaml")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    """Segment the sequence(s) and, with ground truth, score them."""
+    return run_oneshot(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Subprocess runs: simulated DDP, a SIGKILLed run that resumes, sweeps and offline wandb."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import PROJECT_ROOT, TINY_TRAIN_OVERRIDES, compose_config
+
+pytestmark = pytest.mark.slow
+
+CLI_OVERRIDES = [o for o in TINY_TRAIN_OVERRIDES if "enable_progress_bar" not in o] + [
+    "trainer.enable_progress_bar=false"]
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def test_ddp_sim_validation_equals_single_process_evaluation(tmp_path: Path) -> None:
+    """2 CPU processes (gloo): the synced val/IoU equals a single-process validation of the checkpoint."""
+    from irsam.tasks.evaluate import lit_module_from_checkpoint
+    from irsam.utils.config import load_lightning_checkpoint
+
+    import hydra
+    import lightning as L
+
+    run = tmp_path / "ddp"
+    overrides = list(CLI_OVERRIDES) + ["trainer=ddp_sim", "dataset.synthetic.num_val=7",
+                                       "dataset.eval_batch_size=2", "test=false"]
+    _run(["train.py", f"hydra.run.dir={run}", *overrides], PROJECT_ROOT)
+    checkpoint_path = run / "checkpoints" / "last.ckpt"
+    checkpoint = load_lightning_checkpoint(checkpoint_path)
+    state = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    ddp_iou = float(state["current_score"])  # val/IoU of the epoch that wrote last.ckpt, synced over 2 ranks
+
+    cfg = compose_config("train", tmp_path / "single", list(CLI_OVERRIDES) + ["dataset.synthetic.num_val=7"])
+    module = lit_module_from_checkpoint(checkpoint)
+    datamodule = hydra.utils.instantiate(cfg.dataset)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    single = trainer.validate(module, datamodule=datamodule)[0]
+    assert single["val/IoU"] == pytest.approx(ddp_iou, rel=1e-6, abs=1e-9)
+
+
+def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
+    """A run killed with SIGKILL mid-training resumes from last.ckpt and finishes its epochs."""
+    run = tmp_path / "killed"
+    overrides = list(CLI_OVERRIDES) + ["trainer.max_epochs=50", "dataset.synthetic.num_train=16", "test=false"]
+    process = subprocess.Popen([sys.executable, "train.py", f"hydra.run.dir={run}", *overrides],
+                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.5)
+    assert last.exists(), "the run never wrote last.ckpt"
+    time.sleep(3.0)  # let it get into a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = torch.load(last, map_location="cpu", weights_only=True)  # never half-written
+    assert not list(last.parent.glob(".*.tmp")), "temporary checkpoint files left behind"
+
+    resumed = tmp_path / "resumed"
+    target_epochs = killed["epoch"] + 2
+    _run(["train.py", f"hydra.run.dir={resumed}", *overrides[:-3], "test=false",
+          f"trainer.max_epochs={target_epochs}", "dataset.synthetic.num_train=16", f"ckpt_path={last}"], PROJECT_ROOT)
+    final = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert final["epoch"] == target_epochs - 1
+    assert final["global_step"] == killed["global_step"] + 2 * 4
+
+
+def test_optuna_sweep_two_trials(tmp_path: Path) -> None:
+    """`-m hparams_search=irsam_optuna` runs 2 trials and writes optimization_results.yaml."""
+    sweep = tmp_path / "optuna"
+    _run(["train.py", "-m", "hparams_search=irsam_optuna", f"hydra.sweep.dir={sweep}",
+          "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2", *CLI_OVERRIDES], PROJECT_ROOT)
+    assert (sweep / "optimization_results.yaml").is_file()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+def test_grid_multirun_two_jobs(tmp_path: Path) -> None:
+    """A plain Hydra grid `-m loss=irsam,dice_focal` runs 2 jobs with their own run folders."""
+    sweep = tmp_path / "grid"
+    _run(["train.py", "-m", "loss=irsam,dice_focal", f"hydra.sweep.dir={sweep}", *CLI_OVERRIDES], PROJECT_ROOT)
+    for job in ("0", "1"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_wandb_offline_writes_a_run_directory(tmp_path: Path) -> None:
+    """logger=wandb with offline=true needs no network and writes a local run folder."""
+    run = tmp_path / "wandb_run"
+    overrides = [o for o in CLI_OVERRIDES if not o.startswith("logger=")]
+    _run(["train.py", f"hydra.run.dir={run}", "logger=wandb", "logger.wandb.offline=true", *overrides],
+         PROJECT_ROOT, env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    runs = list((run / "wandb").glob("offline-run-*"))
+    assert runs, f"no offline run in {run / 'wandb'}"

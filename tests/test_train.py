@@ -1,0 +1,139 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Training, resume, evaluation and prediction on CPU with tiny configs (LHT pattern)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from omegaconf import open_dict
+
+from conftest import TINY_TRAIN_OVERRIDES, compose_config, shared_dataset
+from irsam.data.io import encode_png
+from irsam.tasks.evaluate import evaluate
+from irsam.tasks.predict import predict
+from irsam.tasks.train import train
+
+
+def _last_checkpoint(run_dir: Path) -> Path:
+    path = run_dir / "checkpoints" / "last.ckpt"
+    assert path.is_file(), f"no last.ckpt in {run_dir}"
+    return path
+
+
+def test_fast_dev_run_synthetic(cfg_train) -> None:
+    """One batch of each loop runs and logs every metric key."""
+    with open_dict(cfg_train):
+        cfg_train.trainer.fast_dev_run = True
+    metrics, _ = train(cfg_train)
+    for key in ("train/loss", "train/loss_softiou", "train/loss_edge_bce", "val/IoU", "val/nIoU",
+                "val/Pd", "val/Fa", "val/IoU_best", "test/IoU", "test/Fa"):
+        assert key in metrics, key
+    assert np.isfinite(metrics["train/loss"])
+
+
+@pytest.mark.parametrize("dataset,folder", [("nuaa_sirst", "NUAA-SIRST"), ("nudt_sirst", "NUDT-SIRST")])
+def test_fast_dev_run_real_datasets(tmp_path: Path, dataset: str, folder: str) -> None:
+    """fast_dev_run through each real dataset config (skipped when ../shared/data is absent)."""
+    root = shared_dataset(folder)
+    overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
+        f"dataset={dataset}", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
+        "dataset.eval_batch_size=2", "+trainer.fast_dev_run=true"]
+    cfg = compose_config("train", tmp_path, overrides)
+    metrics, _ = train(cfg)
+    assert 0.0 <= metrics["test/IoU"] <= 1.0
+
+
+def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
+    """The IRSTD-1k config trains on a generated ISNet-layout tree."""
+    from irsam.data.synthetic import render_synthetic_sample
+
+    root = tmp_path / "IRSTD-1k"
+    (root / "IRSTD1k_Img").mkdir(parents=True)
+    (root / "IRSTD1k_Label").mkdir()
+    names = [f"XDU{i}" for i in range(6)]
+    for i, name in enumerate(names):
+        image, mask = render_synthetic_sample(seed=i, index=i, size=48)
+        (root / "IRSTD1k_Img" / f"{name}.png").write_bytes(encode_png(image))
+        (root / "IRSTD1k_Label" / f"{name}.png").write_bytes(encode_png(mask * 255))
+    (root / "trainval.txt").write_text("\n".join(names[:4]))
+    (root / "test.txt").write_text("\n".join(names[4:]))
+    overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
+        "dataset=irstd1k", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
+        "dataset.val_fraction=0.25", "+trainer.fast_dev_run=true"]
+    metrics, _ = train(compose_config("train", tmp_path / "run", overrides))
+    assert "test/IoU" in metrics
+
+
+def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> None:
+    """evaluate.py on the selected checkpoint reproduces the training run's test metrics, twice."""
+    train_metrics, _ = train(cfg_train)
+    best = next((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
+    results = []
+    for run in ("eval1", "eval2"):
+        cfg = compose_config("evaluate", tmp_path / run, [
+            f"ckpt_path={best}", "trainer=cpu", "dataset.synthetic.image_size=64",
+            "dataset.synthetic.num_test=4", "dataset.eval_batch_size=4", "extras.print_config=false",
+            "+trainer.enable_progress_bar=false" if False else "trainer.enable_progress_bar=false"])
+        result, _ = evaluate(cfg)
+        results.append(result)
+        assert (tmp_path / run / "results.json").is_file()
+        assert (tmp_path / run / "results.md").read_text().startswith("| IoU (%)")
+        assert (tmp_path / run / "pd_fa_curve.csv").is_file() and (tmp_path / run / "pd_fa_curve.png").is_file()
+    for key in ("test/IoU", "test/nIoU", "test/Pd", "test/Fa"):
+        expected = train_metrics[key]
+        for result in results:
+            got = result["metrics"][key]
+            assert (np.isnan(expected) and np.isnan(got)) or got == pytest.approx(expected, rel=1e-6, abs=1e-9), key
+    stored = json.loads((tmp_path / "eval1" / "results.json").read_text())
+    assert stored["params"]["total"] > 1e6 and stored["images"] == 4
+
+
+def test_checkpoints_are_weights_only_and_resume_continues(cfg_train, tmp_path: Path) -> None:
+    """last.ckpt opens with weights_only=True; resuming restores epoch, step and optimiser state."""
+    train(cfg_train)
+    last = _last_checkpoint(tmp_path)
+    first = torch.load(last, map_location="cpu", weights_only=True)
+    assert first["epoch"] == 0 and first["global_step"] == 2
+    assert first["optimizer_states"][0]["state"], "optimizer state missing"
+
+    resumed_dir = tmp_path / "resumed"
+    cfg = compose_config("train", resumed_dir, list(TINY_TRAIN_OVERRIDES) + [
+        "trainer.max_epochs=2", f"ckpt_path={last}", "test=false"])
+    train(cfg)
+    second = torch.load(_last_checkpoint(resumed_dir), map_location="cpu", weights_only=True)
+    assert second["epoch"] == 1 and second["global_step"] == 4
+    step_before = first["optimizer_states"][0]["state"][0]["step"]
+    step_after = second["optimizer_states"][0]["state"][0]["step"]
+    assert float(step_after) == float(step_before) + 2
+
+
+def test_predict_folder_png_and_16bit_tiff(cfg_train, tmp_path: Path) -> None:
+    """predict.py writes one mask and overlay per input (8-bit PNG and 16-bit TIFF) and a CSV."""
+    with open_dict(cfg_train):
+        cfg_train.test = False
+    train(cfg_train)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    (inputs / "a.png").write_bytes(encode_png(rng.integers(0, 255, (50, 70), dtype=np.uint8)))
+    tifffile.imwrite(inputs / "b.tif", rng.integers(0, 16383, (90, 60), dtype=np.uint16))
+    out = tmp_path / "pred"
+    cfg = compose_config("predict", tmp_path / "predict_run", [
+        f"ckpt_path={_last_checkpoint(tmp_path)}", f"input={inputs}", f"output={out}",
+        "extras.print_config=false"])
+    summary, _ = predict(cfg)
+    assert summary["images"] == 2
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.png", "b.png"]
+    from PIL import Image
+
+    assert Image.open(out / "masks" / "b.png").size == (60, 90)
+    with open(out / "targets.csv") as handle:
+        header = next(csv.reader(handle))
+    assert header[:5] == ["image", "target", "centroid_x", "centroid_y", "area"]
