@@ -38,7 +38,7 @@ def project_root() -> Path:
 
 TINY_TRAIN_OVERRIDES = [
     "trainer=cpu",
-    "logger=null",
+    "~logger",
     "dataset.synthetic.image_size=64",
     "dataset.image_size=64",
     "dataset.synthetic.num_train=8",

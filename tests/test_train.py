@@ -58,7 +58,7 @@ def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
     (root / "IRSTD1k_Label").mkdir()
     names = [f"XDU{i}" for i in range(6)]
     for i, name in enumerate(names):
-        image, mask = render_synthetic_sample(seed=i, index=i, size=48)
+        image, mask = render_synthetic_sample(i, "train", i, 48, 48)
         (root / "IRSTD1k_Img" / f"{name}.png").write_bytes(encode_png(image))
         (root / "IRSTD1k_Label" / f"{name}.png").write_bytes(encode_png(mask * 255))
     (root / "trainval.txt").write_text("\n".join(names[:4]))

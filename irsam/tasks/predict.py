@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import tifffile
+from scipy import ndimage
 import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from irsam.data.images_only import ImageFileDataset, collect_inputs
 from irsam.data.io import read_image, read_mask, write_png
 from irsam.lit_module import native_resolution_logits
-from irsam.metrics import IRSTDMetrics, connected_components
+from irsam.metrics import IRSTDMetrics, connected_components, label_components
 from irsam.tasks.evaluate import lit_module_from_checkpoint
 from irsam.tasks.report import metrics_table, write_results
 from irsam.utils import atomic_path, atomic_write_bytes, get_logger
@@ -29,7 +30,8 @@ log = get_logger(__name__)
 
 TARGET_COLUMNS = ("image", "target", "centroid_x", "centroid_y", "area", "score_max", "score_mean",
                   "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
-"""Columns of ``targets.csv``: one row per detected target (8-connected component)."""
+"""Columns of ``targets.csv``: one row per detected target (8-connected component, raster order);
+scores are sigmoid probabilities; the box is in pixels, x1/y1 exclusive."""
 
 
 def _device(name: str) -> torch.device:
@@ -92,11 +94,15 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 if cfg.save_overlays:
                     write_png(output / "overlays" / f"{name}.png",
                               overlay(read_image(path, cfg.high_bit_norm), pred, gt))
+                labels, count = label_components(pred)
+                indices = np.arange(1, count + 1)
+                score_max = ndimage.maximum(prob, labels, indices) if count else []
+                score_mean = ndimage.mean(prob, labels, indices) if count else []
                 for index, comp in enumerate(connected_components(pred), start=1):
-                    inside = prob[comp.rows, comp.cols]
+                    row0, col0, row1, col1 = comp.bbox
                     rows.append((name, index, round(comp.centroid_col, 2), round(comp.centroid_row, 2),
-                                 comp.area, round(float(inside.max()), 4), round(float(inside.mean()), 4),
-                                 *comp.bbox_xyxy))
+                                 comp.area, round(float(score_max[index - 1]), 4),
+                                 round(float(score_mean[index - 1]), 4), col0, row0, col1, row1))
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(TARGET_COLUMNS)

@@ -7,6 +7,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.callbacks import AtomicCheckpointIO
@@ -55,12 +56,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.dataset)
     model = build_lit_module(cfg)
+    loggers = instantiate_group(cfg.get("logger"))
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not loggers:  # the LR monitor needs a logger; without one there is nothing to monitor into
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer,
-        callbacks=instantiate_group(cfg.get("callbacks")),
-        logger=instantiate_group(cfg.get("logger")) or False,
-        plugins=[AtomicCheckpointIO()],
-    )
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
     counts = count_parameters(model.net)
     log.info("Parameters: total %.3f M, trainable %.3f M, effective %.3f M",
              counts["total"] / 1e6, counts["trainable"] / 1e6, counts["effective"] / 1e6)
