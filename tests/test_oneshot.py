@@ -468,3 +468,57 @@ def test_irsam_encoder_backbone_uses_the_deep_embedding():
     assert features.shape == (2, 8, 16, 16)
     logits = backbone.decode_point(features[:1], (10.0, 5.0), hw, (40, 64))
     assert logits.shape == (40, 64)
+
+
+def test_select_components_point_inside_near_far_and_box():
+    from irsam.oneshot.backbone import select_components
+
+    mask = torch.zeros(20, 20, dtype=torch.bool)
+    mask[2:5, 2:5] = True  # component A
+    mask[10:12, 14:17] = True  # component B
+    only_a = torch.zeros_like(mask)
+    only_a[2:5, 2:5] = True
+    assert torch.equal(select_components(mask, (3.0, 3.0), 3.0), only_a)  # (x, y) inside A
+    assert torch.equal(select_components(mask, (6.0, 4.0), 3.0), only_a)  # 2 px right of A
+    assert not select_components(mask, (9.0, 4.0), 3.0).any()  # 5 px from A: nothing
+    assert torch.equal(select_components(mask, (0.0, 0.0, 5.0, 5.0), 3.0), only_a)  # box over A
+    assert torch.equal(select_components(mask, (0.0, 0.0, 19.0, 19.0), 3.0), mask)
+    assert not select_components(torch.zeros_like(mask), (3.0, 3.0), 3.0).any()
+
+
+class _StubIrsamNet(torch.nn.Module):
+    """Stands in for an IRSAM network: a bright pixel is a target (logit = value - 200)."""
+
+    img_size = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("pixel_mean", torch.zeros(3, 1, 1))
+        self.register_buffer("pixel_std", torch.ones(3, 1, 1))
+        self.image_encoder = _TwoOutputEncoder()
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"mask_logits": images[:, :1] - 200.0}
+
+
+def test_irsam_backbone_segments_crops_with_its_own_decoder():
+    from irsam.oneshot.backbone import IrsamBackbone
+    from irsam.oneshot.ppcf import ppcf_masks
+
+    backbone = IrsamBackbone(_StubIrsamNet()).eval()
+    assert (backbone.img_size, backbone.grid_size) == (64, 4)
+    frame = torch.zeros(3, 48, 48)
+    frame[:, 5:8, 40:43] = 255.0  # target near the top-right corner
+    frame[:, 30:32, 10:12] = 255.0  # another target, not prompted
+    (mask,) = ppcf_masks(backbone, frame, [(6, 41, 16)])
+    expected = torch.zeros(48, 48, dtype=torch.bool)
+    expected[5:8, 40:43] = True
+    assert torch.equal(mask, expected)
+    assert backbone.encode(backbone.preprocess(frame[None])[0]).shape == (1, 8, 16, 16)
+
+
+def test_standalone_irsam_backbone_needs_no_sam_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="irsam_ppcf"):
+        build_backbone(encoder="irsam", irsam_checkpoint="x.ckpt", irsam_ppcf="sam2")
+    with pytest.raises(ValueError, match="github.com/ChaoningZhang/MobileSAM"):
+        build_backbone(encoder="irsam", irsam_checkpoint="x.ckpt", irsam_ppcf="mobile_sam")

@@ -84,3 +84,34 @@ def test_sequences_mode_macro_average_and_point_reference(tmp_path):
         expected = (float(rows[0][key]) + float(rows[1][key])) / 2
         assert float(rows[2][key]) == pytest.approx(expected)
     assert len(list_images(tmp_path / "out" / "seq_b" / "masks")) == 3
+
+
+def test_cli_with_an_irsam_checkpoint_trained_by_train_py(tmp_path):
+    """encoder=irsam with its own prompt-free decoder: no SAM weights, one mask per frame."""
+    from conftest import TINY_TRAIN_OVERRIDES, compose_config
+
+    from irsam.tasks.train import train
+
+    cfg = compose_config("train", tmp_path / "train", [*TINY_TRAIN_OVERRIDES, "test=false"])
+    train(cfg)
+    checkpoint = tmp_path / "train" / "checkpoints" / "last.ckpt"
+    root = write_synthetic_sequence(
+        make_synthetic_sequence(num_frames=4, height=64, width=64, seed=3), tmp_path / "seq"
+    )
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="oneshot",
+            overrides=[
+                f"sequence={root / 'frames'}",
+                f"gt={root / 'masks'}",
+                f"output={tmp_path / 'out'}",
+                "backbone.encoder=irsam",
+                f"backbone.irsam_checkpoint={checkpoint}",
+                "backbone.device=cpu",
+                "progress=false",
+            ],
+        )
+    run_oneshot(cfg)
+    assert len(list_images(tmp_path / "out" / "masks")) == 4
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())["sequences"]["frames"]
+    assert metrics["scored_frames"] == 3 and set(metrics) >= {"IoU", "Pd", "Fa"}

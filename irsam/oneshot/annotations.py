@@ -25,7 +25,7 @@ import torch
 from irsam.data.io import read_mask
 from irsam.oneshot.backbone import SamBackbone
 from irsam.oneshot.lfm import even, window_box
-from irsam.oneshot.ppcf import encode_images, paste_mask
+from irsam.oneshot.ppcf import paste_mask
 from irsam.oneshot.tle import area_threshold, tle_vote
 
 
@@ -197,15 +197,8 @@ def annotation_to_mask(
         fallback = torch.zeros(hw, dtype=torch.bool)
         fallback[by1 : by2 + 1, bx1 : bx2 + 1] = True
     crops = [image[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    embeddings, input_hws = encode_images(backbone, crops, chunk_size)
-    masks = []
-    for box, crop, emb, in_hw, prompt in zip(boxes, crops, embeddings, input_hws, prompts):
-        crop_hw = (int(crop.shape[1]), int(crop.shape[2]))
-        if len(prompt) == 2:
-            logits = backbone.decode_point(emb, prompt, in_hw, crop_hw)
-        else:
-            logits = backbone.decode_box(emb, prompt, in_hw, crop_hw)
-        masks.append(paste_mask((logits > 0).cpu(), box, hw))
+    local_masks = backbone.segment_crops(crops, [[prompt] for prompt in prompts], chunk_size)
+    masks = [paste_mask(local.cpu(), box, hw) for (local,), box in zip(local_masks, boxes)]
     if len(masks) == 1:
         mask = masks[0]
     else:

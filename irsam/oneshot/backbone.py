@@ -7,7 +7,10 @@ postprocessing.
   ViT-B/L/H built by ``irsam.models.build_prompt_sam``).
 * :class:`IrsamEncoderBackbone` takes the image encoder of an IRSAM checkpoint trained by this
   framework (which returns ``(deep, shallow)``; the deep embedding is used) and keeps a MobileSAM
-  prompt encoder/decoder for PPCF, because IRSAM's decoder was trained without point prompts.
+  prompt encoder/decoder for PPCF (``irsam_ppcf=mobile_sam``).
+* :class:`IrsamBackbone` is a complete IRSAM checkpoint on its own (``irsam_ppcf=irsam``, no SAM
+  weights needed): its encoder does LFM, and PPCF segments each crop with IRSAM's prompt-free
+  decoder, keeping the connected component the peak (point prompt) points at.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from segment_anything.modeling import Sam
 from torch import nn
 
 Precision = Literal["32", "bf16"]
+Prompt = tuple[float, ...]
+"""A prompt in crop pixels: (x, y) for a point, (x1, y1, x2, y2) for a box (corners included)."""
 
 
 @runtime_checkable
@@ -46,23 +53,12 @@ class SamBackbone(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """B×3×S×S normalised → B×C×g×g float32 embeddings."""
 
-    def decode_point(
-        self,
-        embedding: torch.Tensor,
-        point_xy: tuple[float, float],
-        input_hw: tuple[int, int],
-        orig_hw: tuple[int, int],
-    ) -> torch.Tensor:
-        """One positive point (x, y) in original pixels → orig_h×orig_w mask logits."""
-
-    def decode_box(
-        self,
-        embedding: torch.Tensor,
-        box_xyxy: tuple[float, float, float, float],
-        input_hw: tuple[int, int],
-        orig_hw: tuple[int, int],
-    ) -> torch.Tensor:
-        """One box (x1, y1, x2, y2) in original pixels → orig_h×orig_w mask logits."""
+    def segment_crops(
+        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+    ) -> list[list[torch.Tensor]]:
+        """Segment each crop (3×h×w float RGB 0–255, sizes may differ) around each of its prompts:
+        (x, y) points or (x1, y1, x2, y2) boxes in crop pixels. Returns one h×w bool mask per
+        prompt, grouped per crop."""
 
 
 def resized_hw(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -80,36 +76,53 @@ def resized_hw(height: int, width: int, long_side: int) -> tuple[int, int]:
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-class SamBackboneBase(nn.Module):
-    """Shared SAM pre/postprocessing and prompt decoding; subclasses implement ``_encode``.
+def encode_images(
+    backbone: SamBackbone, images: list[torch.Tensor], chunk_size: int
+) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
+    """Preprocess images of any sizes and encode them in chunks.
 
     Arguments:
-      prompt_sam (Sam): provides ``prompt_encoder``, ``mask_decoder``, ``pixel_mean``,
-        ``pixel_std`` and the input size (``image_encoder.img_size``).
+      backbone (SamBackbone): the backbone.
+      images (list[torch.Tensor]): 3×h×w float RGB 0–255 images (sizes may differ).
+      chunk_size (int): images per encoder call.
+    Returns:
+      tuple[list[torch.Tensor], list[tuple[int, int]]]: 1×C×g×g embeddings and the resized
+      (h', w') of each image.
+    """
+    embeddings: list[torch.Tensor] = []
+    input_hws: list[tuple[int, int]] = []
+    for start in range(0, len(images), chunk_size):
+        batch = [backbone.preprocess(img[None]) for img in images[start : start + chunk_size]]
+        feats = backbone.encode(torch.cat([x for x, _ in batch]))
+        embeddings.extend(feats.split(1))
+        input_hws.extend(hw for _, hw in batch)
+    return embeddings, input_hws
+
+
+class EncoderBackboneBase(nn.Module):
+    """SAM-style preprocessing and the encoder forward shared by every one-shot backbone.
+
+    Subclasses set ``pixel_mean`` / ``pixel_std`` (3, RGB on the 0–255 scale) and implement
+    ``_encode`` and ``segment_crops``.
+
+    Arguments:
+      img_size (int): side S of the square encoder input.
+      grid_size (int): side g of the embedding grid.
       precision (str): ``"32"`` or ``"bf16"`` (autocast of the encoder forward).
     """
 
     mask_threshold: float = 0.0
     image_format: str = "RGB"
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
 
-    def __init__(self, *, prompt_sam: Sam, precision: Precision = "32"):
+    def __init__(self, *, img_size: int, grid_size: int, precision: Precision = "32"):
         super().__init__()
         if str(precision) not in ("32", "bf16"):
             raise ValueError(f"precision={precision!r} must be 32 or bf16.")
-        self.prompt_sam = prompt_sam
         self.precision = str(precision)
-        self.img_size = int(prompt_sam.image_encoder.img_size)
-        self.grid_size = int(prompt_sam.prompt_encoder.image_embedding_size[0])
-
-    @property
-    def pixel_mean(self) -> torch.Tensor:
-        """3, RGB mean on the 0–255 scale."""
-        return self.prompt_sam.pixel_mean.view(3)
-
-    @property
-    def pixel_std(self) -> torch.Tensor:
-        """3, RGB std on the 0–255 scale."""
-        return self.prompt_sam.pixel_std.view(3)
+        self.img_size = int(img_size)
+        self.grid_size = int(grid_size)
 
     @property
     def device(self) -> torch.device:
@@ -138,20 +151,6 @@ class SamBackboneBase(nn.Module):
         x = F.pad(x, (0, self.img_size - new_hw[1], 0, self.img_size - new_hw[0]))
         return x, new_hw
 
-    def postprocess(
-        self, low_res: torch.Tensor, input_hw: tuple[int, int], orig_hw: tuple[int, int]
-    ) -> torch.Tensor:
-        """Upscale decoder logits to ``img_size``, remove the padding, resize to the original size.
-
-        Arguments:
-          low_res (torch.Tensor): B×1×4g×4g mask logits.
-          input_hw (tuple[int, int]): resized size before padding.
-          orig_hw (tuple[int, int]): original image size.
-        Returns:
-          torch.Tensor: B×1×orig_h×orig_w logits (foreground iff > ``mask_threshold``).
-        """
-        return self.prompt_sam.postprocess_masks(low_res, tuple(input_hw), tuple(orig_hw))
-
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
         """Autocast context for the encoder forward (a no-op at 32-bit precision)."""
@@ -176,6 +175,77 @@ class SamBackboneBase(nn.Module):
         with self._autocast():
             features = self._encode(x.to(self.device))
         return features.float()
+
+
+class SamBackboneBase(EncoderBackboneBase):
+    """A SAM prompt encoder and mask decoder for PPCF; subclasses implement ``_encode``.
+
+    Arguments:
+      prompt_sam (Sam): provides ``prompt_encoder``, ``mask_decoder``, ``pixel_mean``,
+        ``pixel_std`` and the input size (``image_encoder.img_size``).
+      precision (str): ``"32"`` or ``"bf16"`` (autocast of the encoder forward).
+    """
+
+    def __init__(self, *, prompt_sam: Sam, precision: Precision = "32"):
+        super().__init__(
+            img_size=int(prompt_sam.image_encoder.img_size),
+            grid_size=int(prompt_sam.prompt_encoder.image_embedding_size[0]),
+            precision=precision,
+        )
+        self.prompt_sam = prompt_sam
+
+    @property
+    def pixel_mean(self) -> torch.Tensor:
+        """3, RGB mean on the 0–255 scale."""
+        return self.prompt_sam.pixel_mean.view(3)
+
+    @property
+    def pixel_std(self) -> torch.Tensor:
+        """3, RGB std on the 0–255 scale."""
+        return self.prompt_sam.pixel_std.view(3)
+
+    def postprocess(
+        self, low_res: torch.Tensor, input_hw: tuple[int, int], orig_hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """Upscale decoder logits to ``img_size``, remove the padding, resize to the original size.
+
+        Arguments:
+          low_res (torch.Tensor): B×1×4g×4g mask logits.
+          input_hw (tuple[int, int]): resized size before padding.
+          orig_hw (tuple[int, int]): original image size.
+        Returns:
+          torch.Tensor: B×1×orig_h×orig_w logits (foreground iff > ``mask_threshold``).
+        """
+        return self.prompt_sam.postprocess_masks(low_res, tuple(input_hw), tuple(orig_hw))
+
+    def segment_crops(
+        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+    ) -> list[list[torch.Tensor]]:
+        """Encode the crops in chunks, then decode every prompt with SAM's mask decoder.
+
+        Arguments:
+          crops (list[torch.Tensor]): 3×h×w float RGB 0–255 crops (sizes may differ).
+          prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
+            crop pixels.
+          chunk_size (int): crops per encoder call.
+        Returns:
+          list[list[torch.Tensor]]: per crop, one h×w bool mask per prompt (logit >
+          ``mask_threshold``).
+        """
+        embeddings, input_hws = encode_images(self, crops, chunk_size)
+        masks = []
+        for crop, emb, in_hw, crop_prompts in zip(crops, embeddings, input_hws, prompts):
+            crop_hw = (int(crop.shape[1]), int(crop.shape[2]))
+            crop_masks = []
+            for prompt in crop_prompts:
+                if len(prompt) == 2:
+                    logits = self.decode_point(emb, (prompt[0], prompt[1]), in_hw, crop_hw)
+                else:
+                    box = (prompt[0], prompt[1], prompt[2], prompt[3])
+                    logits = self.decode_box(emb, box, in_hw, crop_hw)
+                crop_masks.append(logits > self.mask_threshold)
+            masks.append(crop_masks)
+        return masks
 
     def _decode(
         self,
@@ -302,6 +372,115 @@ class IrsamEncoderBackbone(SamBackboneBase):
         return deep
 
 
+def select_components(mask: torch.Tensor, prompt: Prompt, point_radius: float) -> torch.Tensor:
+    """The 8-connected components of a mask that a prompt selects.
+
+    A point selects the component containing it, or else every component with a pixel within
+    ``point_radius`` of it; a box selects every component with a pixel inside it.
+
+    Arguments:
+      mask (torch.Tensor): h×w bool mask.
+      prompt (Prompt): (x, y) point or (x1, y1, x2, y2) box (corners included), mask pixels.
+      point_radius (float): largest point-to-component distance in pixels.
+    Returns:
+      torch.Tensor: h×w bool mask of the selected components (empty when none).
+    """
+    labels, count = ndimage.label(mask.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return torch.zeros_like(mask)
+    if len(prompt) == 4:
+        x1, y1, x2, y2 = (int(round(v)) for v in prompt)
+        keep = np.unique(labels[max(y1, 0) : y2 + 1, max(x1, 0) : x2 + 1])
+    else:
+        col, row = int(round(prompt[0])), int(round(prompt[1]))
+        height, width = labels.shape
+        inside = labels[row, col] if 0 <= row < height and 0 <= col < width else 0
+        if inside:
+            keep = np.array([inside])
+        else:
+            rows, cols = np.nonzero(labels)
+            near = np.hypot(rows - row, cols - col) <= point_radius
+            keep = np.unique(labels[rows[near], cols[near]])
+    return torch.from_numpy(np.isin(labels, keep[keep > 0])).to(mask.device)
+
+
+class IrsamBackbone(EncoderBackboneBase):
+    """A complete IRSAM network trained by this framework, with no SAM weights (``irsam_ppcf=irsam``).
+
+    LFM uses the deep embedding of IRSAM's encoder on SAM-style (aspect-preserving, padded)
+    inputs of its internal size. PPCF runs the whole prompt-free network on each crop and keeps
+    the 8-connected components the prompt selects: for a point, the component containing it, or
+    else every component whose nearest pixel lies within ``point_radius`` pixels of it; for a box,
+    the components that overlap the box.
+
+    Arguments:
+      net (nn.Module): an ``irsam.models.IRSAM`` (``img_size``, ``pixel_mean``/``pixel_std``
+        3×1×1, ``image_encoder`` returning ``(deep, shallow)``, ``forward`` → ``mask_logits``).
+      precision (str): ``"32"`` or ``"bf16"`` (autocast of encoder and network forwards).
+      compile (bool): ``torch.compile`` the image encoder.
+      point_radius (float): largest distance in crop pixels from a point prompt to the selected
+        component when no component contains the point.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        precision: Precision = "32",
+        compile: bool = False,
+        point_radius: float = 3.0,
+    ):
+        super().__init__(img_size=net.img_size, grid_size=net.img_size // 16, precision=precision)
+        self.net = net
+        self.encoder: nn.Module = torch.compile(net.image_encoder) if compile else net.image_encoder
+        self.point_radius = float(point_radius)
+
+    @property
+    def pixel_mean(self) -> torch.Tensor:
+        """3, RGB mean on the 0–255 scale."""
+        return self.net.pixel_mean.view(3)
+
+    @property
+    def pixel_std(self) -> torch.Tensor:
+        """3, RGB std on the 0–255 scale."""
+        return self.net.pixel_std.view(3)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """B×3×S×S → deep B×256×g×g embedding of the IRSAM encoder."""
+        return self.encoder(x)[0]
+
+    def segment_crops(
+        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+    ) -> list[list[torch.Tensor]]:
+        """Run IRSAM on the crops (batched per crop size), then select components per prompt.
+
+        Arguments:
+          crops (list[torch.Tensor]): 3×h×w float RGB 0–255 crops (sizes may differ).
+          prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
+            crop pixels.
+          chunk_size (int): crops per network call.
+        Returns:
+          list[list[torch.Tensor]]: per crop, one h×w bool mask per prompt.
+        """
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, crop in enumerate(crops):
+            by_size.setdefault((int(crop.shape[1]), int(crop.shape[2])), []).append(i)
+        masks: list[list[torch.Tensor]] = [[] for _ in crops]
+        for indices in by_size.values():
+            for start in range(0, len(indices), chunk_size):
+                chunk = indices[start : start + chunk_size]
+                batch = torch.stack([crops[i] for i in chunk]).float().to(self.device)
+                with self._autocast():
+                    logits = self.net(batch)["mask_logits"][:, 0].float()
+                for i, crop_logits in zip(chunk, logits):
+                    crop_mask = crop_logits > self.mask_threshold
+                    masks[i] = [
+                        select_components(crop_mask, prompt, self.point_radius)
+                        for prompt in prompts[i]
+                    ]
+        return masks
+
+
 MOBILE_SAM_URL = "https://github.com/ChaoningZhang/MobileSAM"
 SAM_URL = "https://github.com/facebookresearch/segment-anything#model-checkpoints"
 ENCODER_KINDS = ("tiny", "vit_b", "vit_l", "vit_h", "irsam", "debug")
@@ -373,13 +552,15 @@ def _prompt_sam(encoder: str, checkpoint: str | None) -> Sam:
     return build_prompt_sam(encoder=encoder, checkpoint=checkpoint)
 
 
-def _load_irsam_encoder(irsam_checkpoint: str) -> nn.Module:
-    """The image encoder of a ``train.py`` checkpoint (the network is rebuilt from its config)."""
+def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
+    """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights-only load)."""
     from irsam.tasks.evaluate import lit_module_from_checkpoint
     from irsam.utils.config import load_lightning_checkpoint
 
-    module = lit_module_from_checkpoint(load_lightning_checkpoint(irsam_checkpoint))
-    return module.net.image_encoder
+    return lit_module_from_checkpoint(load_lightning_checkpoint(irsam_checkpoint)).net
+
+
+IRSAM_PPCF_KINDS = ("irsam", "mobile_sam")
 
 
 def build_backbone(
@@ -388,35 +569,48 @@ def build_backbone(
     checkpoint: str | None = None,
     allow_random_weights: bool = False,
     irsam_checkpoint: str | None = None,
+    irsam_ppcf: str = "irsam",
+    point_radius: float = 3.0,
     device: str = "auto",
     precision: Precision = "32",
     compile: bool = False,
     seed: int = 0,
     debug_img_size: int = 256,
-) -> SamBackboneBase:
+) -> EncoderBackboneBase:
     """Build the one-shot backbone from the ``backbone:`` config block.
 
     Arguments:
       encoder (str): ``tiny`` (MobileSAM, the paper's backbone), ``vit_b``/``vit_l``/``vit_h``
-        (SAM), ``irsam`` (the encoder of ``irsam_checkpoint`` + MobileSAM decoder from
-        ``checkpoint``) or ``debug`` (a tiny random SAM for tests; needs
-        ``allow_random_weights``).
+        (SAM), ``irsam`` (an IRSAM checkpoint trained by this framework, see ``irsam_ppcf``) or
+        ``debug`` (a tiny random SAM for tests; needs ``allow_random_weights``).
       checkpoint (str | None): ``mobile_sam.pt`` / ``sam_vit_*.pth``. None only together with
-        ``allow_random_weights``.
+        ``allow_random_weights``, or with ``encoder=irsam, irsam_ppcf=irsam`` (no SAM used).
       allow_random_weights (bool): permit random initialisation (tests and demos only; the
         output is meaningless).
       irsam_checkpoint (str | None): IRSAM checkpoint for ``encoder=irsam``.
+      irsam_ppcf (str): ``encoder=irsam`` only: ``irsam`` (PPCF with IRSAM's own prompt-free
+        decoder) or ``mobile_sam`` (MobileSAM's point-prompted decoder from ``checkpoint``).
+      point_radius (float): ``irsam_ppcf=irsam``: pixels between a point prompt and the
+        component it may select.
       device (str): ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
       precision (str): ``"32"`` or ``"bf16"``.
       compile (bool): ``torch.compile`` the encoder.
       seed (int): seed of the random initialisation (random weights only).
       debug_img_size (int): encoder input side of the ``debug`` model.
     Returns:
-      SamBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
+      EncoderBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
     """
     if encoder not in ENCODER_KINDS:
         raise ValueError(f"backbone.encoder={encoder!r} is not one of {ENCODER_KINDS}.")
-    if checkpoint is None and not allow_random_weights:
+    if irsam_ppcf not in IRSAM_PPCF_KINDS:
+        raise ValueError(f"backbone.irsam_ppcf={irsam_ppcf!r} is not one of {IRSAM_PPCF_KINDS}.")
+    if encoder == "irsam" and irsam_checkpoint is None:
+        raise ValueError(
+            "backbone.encoder=irsam needs backbone.irsam_checkpoint=<IRSAM checkpoint trained with "
+            "train.py, e.g. <run>/checkpoints/last.ckpt>."
+        )
+    standalone_irsam = encoder == "irsam" and irsam_ppcf == "irsam"
+    if checkpoint is None and not allow_random_weights and not standalone_irsam:
         url = MOBILE_SAM_URL if encoder in ("tiny", "irsam") else SAM_URL
         name = "mobile_sam.pt" if encoder in ("tiny", "irsam") else f"sam_{encoder}_*.pth"
         raise ValueError(
@@ -424,23 +618,30 @@ def build_backbone(
             f"{name} from {url} and pass backbone.checkpoint=/path/to/{name}. "
             "(backbone.allow_random_weights=true runs with random weights, for tests only.)"
         )
-    if encoder == "irsam" and irsam_checkpoint is None:
-        raise ValueError(
-            "backbone.encoder=irsam needs backbone.irsam_checkpoint=<IRSAM checkpoint trained with "
-            "train.py>; backbone.checkpoint stays the MobileSAM weights used for PPCF."
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if encoder == "debug":
-            sam = build_debug_sam(img_size=debug_img_size)
-        else:
-            sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint)
-    if encoder == "irsam":
-        backbone: SamBackboneBase = IrsamEncoderBackbone(
-            _load_irsam_encoder(irsam_checkpoint), sam, precision=precision, compile=compile
+    backbone: EncoderBackboneBase
+    if standalone_irsam:
+        backbone = IrsamBackbone(
+            _load_irsam_net(irsam_checkpoint),
+            precision=precision,
+            compile=compile,
+            point_radius=point_radius,
         )
     else:
-        backbone = SamModelBackbone(sam, precision=precision, compile=compile)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if encoder == "debug":
+                sam = build_debug_sam(img_size=debug_img_size)
+            else:
+                sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint)
+        if encoder == "irsam":
+            backbone = IrsamEncoderBackbone(
+                _load_irsam_net(irsam_checkpoint).image_encoder,
+                sam,
+                precision=precision,
+                compile=compile,
+            )
+        else:
+            backbone = SamModelBackbone(sam, precision=precision, compile=compile)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return backbone.to(device).eval().requires_grad_(False)

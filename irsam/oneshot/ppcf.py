@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from irsam.oneshot.backbone import SamBackbone
+from irsam.oneshot.backbone import Prompt, SamBackbone
 from irsam.oneshot.lfm import window_box
 
 
@@ -56,29 +56,6 @@ def paste_mask(
     return full
 
 
-def encode_images(
-    backbone: SamBackbone, images: list[torch.Tensor], chunk_size: int
-) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
-    """Preprocess images of any sizes and encode them in chunks.
-
-    Arguments:
-      backbone (SamBackbone): the SAM backbone.
-      images (list[torch.Tensor]): 3×h×w float RGB 0–255 images (sizes may differ).
-      chunk_size (int): images per encoder call.
-    Returns:
-      tuple[list[torch.Tensor], list[tuple[int, int]]]: 1×C×g×g embeddings and the resized
-      (h', w') of each image.
-    """
-    embeddings: list[torch.Tensor] = []
-    input_hws: list[tuple[int, int]] = []
-    for start in range(0, len(images), chunk_size):
-        batch = [backbone.preprocess(img[None]) for img in images[start : start + chunk_size]]
-        feats = backbone.encode(torch.cat([x for x, _ in batch]))
-        embeddings.extend(feats.split(1))
-        input_hws.extend(hw for _, hw in batch)
-    return embeddings, input_hws
-
-
 def ppcf_masks(
     backbone: SamBackbone,
     frame: torch.Tensor,
@@ -87,7 +64,7 @@ def ppcf_masks(
     faithful_point_order: bool = False,
     chunk_size: int = 32,
 ) -> list[torch.Tensor]:
-    """PPCF for a list of peaks of one frame: one crop, one encoder pass and one decoder call each.
+    """PPCF for a list of peaks of one frame: one crop each, segmented around its peak.
 
     Arguments:
       backbone (SamBackbone): the SAM backbone.
@@ -96,18 +73,14 @@ def ppcf_masks(
       faithful_point_order (bool): pass the prompt as (row, column) like the authors' code.
       chunk_size (int): crops per encoder call.
     Returns:
-      list[torch.Tensor]: one H×W bool mask per peak (the crop's logit > 0, pasted back).
+      list[torch.Tensor]: one H×W bool mask per peak (the crop's mask, pasted back).
     """
     hw = (int(frame.shape[1]), int(frame.shape[2]))
     boxes = [window_box((y, x), window, hw) for y, x, window in peaks]
     crops = [frame[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    embeddings, input_hws = encode_images(backbone, crops, chunk_size)
-    masks = []
-    for (y, x, _), box, crop, emb, in_hw in zip(peaks, boxes, crops, embeddings, input_hws):
-        point = local_point((y, x), box, faithful_point_order)
-        logits = backbone.decode_point(emb, point, in_hw, tuple(crop.shape[1:]))
-        masks.append(paste_mask(logits > 0, box, hw))
-    return masks
+    points = [local_point((y, x), box, faithful_point_order) for (y, x, _), box in zip(peaks, boxes)]
+    local_masks = backbone.segment_crops(crops, [[point] for point in points], chunk_size)
+    return [paste_mask(local, box, hw) for (local,), box in zip(local_masks, boxes)]
 
 
 def full_frame_masks(
@@ -124,9 +97,5 @@ def full_frame_masks(
     """
     if not peaks:
         return []
-    hw = (int(frame.shape[1]), int(frame.shape[2]))
-    (embedding,), (input_hw,) = encode_images(backbone, [frame], 1)
-    return [
-        backbone.decode_point(embedding, (float(x), float(y)), input_hw, hw) > 0
-        for y, x, _ in peaks
-    ]
+    points: list[Prompt] = [(float(x), float(y)) for y, x, _ in peaks]
+    return backbone.segment_crops([frame], [points], 1)[0]

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from irsam.oneshot.annotations import Annotation, MaskAnnotation, annotation_to_mask
-from irsam.oneshot.backbone import SamBackbone
+from irsam.oneshot.backbone import SamBackbone, encode_images
 from irsam.oneshot.config import OneShotConfig
 from irsam.oneshot.lfm import (
     centroid_cell,
@@ -43,7 +43,7 @@ from irsam.oneshot.lfm import (
     window_box,
     window_sizes,
 )
-from irsam.oneshot.ppcf import encode_images, full_frame_masks, ppcf_masks
+from irsam.oneshot.ppcf import full_frame_masks, ppcf_masks
 from irsam.oneshot.tle import tle_vote
 from irsam.utils import atomic_save_torch, get_logger
 
