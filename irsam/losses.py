@@ -102,7 +102,47 @@ def _sums(p: Tensor, t: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor
     return (p * t).sum(dims), p.sum(dims), t.sum(dims)
 
 
-class SoftIoULoss(nn.Module):
+class _OverlapLoss(nn.Module):
+    """``1 − ratio(I, S_p, S_t)`` on sigmoid probabilities, per sample or batch-global.
+
+    Subclasses give the ratio (:meth:`overlap`) and the default reduction.
+
+    Arguments:
+      smooth (float): the smoothing constant s.
+      per_image (bool | None): True = per-sample ratios averaged over the batch; False = one
+        batch-global ratio; None = the subclass default.
+      reduction (str | None): alias of ``per_image``: ``"sample"`` or ``"batch"``.
+    """
+
+    default_reduction = "batch"
+
+    def __init__(
+        self, smooth: float = 1.0, per_image: bool | None = None, reduction: str | None = None
+    ) -> None:
+        super().__init__()
+        self.smooth = float(smooth)
+        self.per_image = _resolve_reduction(per_image, reduction, default=self.default_reduction)
+
+    def overlap(self, inter: Tensor, s_p: Tensor, s_t: Tensor) -> Tensor:
+        """The overlap ratio from the sums (each ``[B]`` or a scalar)."""
+        raise NotImplementedError
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Compute the loss.
+
+        Arguments:
+          logits (Tensor): ``B×1×H×W`` mask logits.
+          target (Tensor): ``B×1×H×W`` in [0, 1].
+        Returns:
+          Tensor: float32 scalar in [0, 1].
+        """
+        with _no_autocast(logits.device):
+            x, t = _fp32(logits, target)
+            inter, s_p, s_t = _sums(torch.sigmoid(x), t, self.per_image)
+            return 1.0 - self.overlap(inter, s_p, s_t).mean()
+
+
+class SoftIoULoss(_OverlapLoss):
     """SoftIoU ``1 − (I + s) / (S_p + S_t − I + s)`` on sigmoid probabilities (§7.1).
 
     Arguments:
@@ -112,30 +152,14 @@ class SoftIoULoss(nn.Module):
       reduction (str | None): alias of ``per_image``: ``"batch"`` or ``"sample"``.
     """
 
-    def __init__(
-        self, smooth: float = 1.0, per_image: bool | None = None, reduction: str | None = None
-    ) -> None:
-        super().__init__()
-        self.smooth = float(smooth)
-        self.per_image = _resolve_reduction(per_image, reduction, default="batch")
+    default_reduction = "batch"
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Compute the loss.
-
-        Arguments:
-          logits (Tensor): ``B×1×H×W`` mask logits.
-          target (Tensor): ``B×1×H×W`` in [0, 1].
-        Returns:
-          Tensor: float32 scalar in [0, 1].
-        """
-        with _no_autocast(logits.device):
-            x, t = _fp32(logits, target)
-            inter, s_p, s_t = _sums(torch.sigmoid(x), t, self.per_image)
-            ratio = _ratio(inter + self.smooth, s_p + s_t - inter + self.smooth)
-            return 1.0 - ratio.mean()
+    def overlap(self, inter: Tensor, s_p: Tensor, s_t: Tensor) -> Tensor:
+        """Soft IoU ``(I + s) / (S_p + S_t − I + s)``."""
+        return _ratio(inter + self.smooth, s_p + s_t - inter + self.smooth)
 
 
-class DiceLoss(nn.Module):
+class DiceLoss(_OverlapLoss):
     """Dice ``1 − (2I + s) / (S_p + S_t + s)`` on sigmoid probabilities (§7.2).
 
     Arguments:
@@ -145,27 +169,11 @@ class DiceLoss(nn.Module):
       reduction (str | None): alias of ``per_image``: ``"sample"`` or ``"batch"``.
     """
 
-    def __init__(
-        self, smooth: float = 1.0, per_image: bool | None = None, reduction: str | None = None
-    ) -> None:
-        super().__init__()
-        self.smooth = float(smooth)
-        self.per_image = _resolve_reduction(per_image, reduction, default="sample")
+    default_reduction = "sample"
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Compute the loss.
-
-        Arguments:
-          logits (Tensor): ``B×1×H×W`` mask logits.
-          target (Tensor): ``B×1×H×W`` in [0, 1].
-        Returns:
-          Tensor: float32 scalar in [0, 1].
-        """
-        with _no_autocast(logits.device):
-            x, t = _fp32(logits, target)
-            inter, s_p, s_t = _sums(torch.sigmoid(x), t, self.per_image)
-            ratio = _ratio(2.0 * inter + self.smooth, s_p + s_t + self.smooth)
-            return 1.0 - ratio.mean()
+    def overlap(self, inter: Tensor, s_p: Tensor, s_t: Tensor) -> Tensor:
+        """Soft Dice ``(2I + s) / (S_p + S_t + s)``."""
+        return _ratio(2.0 * inter + self.smooth, s_p + s_t + self.smooth)
 
 
 class FocalLoss(nn.Module):

@@ -522,3 +522,13 @@ def test_standalone_irsam_backbone_needs_no_sam_checkpoint(tmp_path):
         build_backbone(encoder="irsam", irsam_checkpoint="x.ckpt", irsam_ppcf="sam2")
     with pytest.raises(ValueError, match="github.com/ChaoningZhang/MobileSAM"):
         build_backbone(encoder="irsam", irsam_checkpoint="x.ckpt", irsam_ppcf="mobile_sam")
+
+
+def test_synthetic_sequence_command_writes_frames_and_masks(tmp_path):
+    from irsam.data.io import list_images, read_mask
+    from irsam.oneshot.synthetic_sequence import main
+
+    root = main(["--out", str(tmp_path / "seq"), "--frames", "3", "--size", "40", "--seed", "2"])
+    frames, masks = list_images(root / "frames"), list_images(root / "masks")
+    assert [p.name for p in frames] == [p.name for p in masks] == [f"frame_000{i}.png" for i in range(3)]
+    assert read_mask(masks[0]).shape == (40, 40) and read_mask(masks[0]).any()

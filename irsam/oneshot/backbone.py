@@ -102,8 +102,8 @@ def encode_images(
 class EncoderBackboneBase(nn.Module):
     """SAM-style preprocessing and the encoder forward shared by every one-shot backbone.
 
-    Subclasses set ``pixel_mean`` / ``pixel_std`` (3, RGB on the 0–255 scale) and implement
-    ``_encode`` and ``segment_crops``.
+    Subclasses implement ``_normaliser`` (the module with SAM's ``pixel_mean`` / ``pixel_std``
+    buffers), ``_encode`` and ``segment_crops``.
 
     Arguments:
       img_size (int): side S of the square encoder input.
@@ -113,8 +113,6 @@ class EncoderBackboneBase(nn.Module):
 
     mask_threshold: float = 0.0
     image_format: str = "RGB"
-    pixel_mean: torch.Tensor
-    pixel_std: torch.Tensor
 
     def __init__(self, *, img_size: int, grid_size: int, precision: Precision = "32"):
         super().__init__()
@@ -123,6 +121,20 @@ class EncoderBackboneBase(nn.Module):
         self.precision = str(precision)
         self.img_size = int(img_size)
         self.grid_size = int(grid_size)
+
+    def _normaliser(self) -> nn.Module:
+        """The module whose ``pixel_mean`` / ``pixel_std`` buffers normalise inputs (subclasses)."""
+        raise NotImplementedError
+
+    @property
+    def pixel_mean(self) -> torch.Tensor:
+        """3, RGB mean on the 0–255 scale."""
+        return self._normaliser().pixel_mean.view(3)
+
+    @property
+    def pixel_std(self) -> torch.Tensor:
+        """3, RGB std on the 0–255 scale."""
+        return self._normaliser().pixel_std.view(3)
 
     @property
     def device(self) -> torch.device:
@@ -194,15 +206,9 @@ class SamBackboneBase(EncoderBackboneBase):
         )
         self.prompt_sam = prompt_sam
 
-    @property
-    def pixel_mean(self) -> torch.Tensor:
-        """3, RGB mean on the 0–255 scale."""
-        return self.prompt_sam.pixel_mean.view(3)
-
-    @property
-    def pixel_std(self) -> torch.Tensor:
-        """3, RGB std on the 0–255 scale."""
-        return self.prompt_sam.pixel_std.view(3)
+    def _normaliser(self) -> nn.Module:
+        """The SAM holding ``pixel_mean`` / ``pixel_std``."""
+        return self.prompt_sam
 
     def postprocess(
         self, low_res: torch.Tensor, input_hw: tuple[int, int], orig_hw: tuple[int, int]
@@ -435,15 +441,9 @@ class IrsamBackbone(EncoderBackboneBase):
         self.encoder: nn.Module = torch.compile(net.image_encoder) if compile else net.image_encoder
         self.point_radius = float(point_radius)
 
-    @property
-    def pixel_mean(self) -> torch.Tensor:
-        """3, RGB mean on the 0–255 scale."""
-        return self.net.pixel_mean.view(3)
-
-    @property
-    def pixel_std(self) -> torch.Tensor:
-        """3, RGB std on the 0–255 scale."""
-        return self.net.pixel_std.view(3)
+    def _normaliser(self) -> nn.Module:
+        """The IRSAM network holding ``pixel_mean`` / ``pixel_std``."""
+        return self.net
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         """B×3×S×S → deep B×256×g×g embedding of the IRSAM encoder."""
