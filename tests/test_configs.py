@@ -8,7 +8,6 @@ from pathlib import Path
 import hydra
 import pytest
 import yaml
-
 from conftest import PROJECT_ROOT, TINY_TRAIN_OVERRIDES, compose_config
 
 CONF = PROJECT_ROOT / "conf"
@@ -82,7 +81,7 @@ def test_every_yaml_key_is_commented() -> None:
     for path in sorted(CONF.rglob("*.yaml")):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             stripped = line.strip()
-            if not stripped or stripped.startswith("#") or stripped.startswith("- ") or ":" not in stripped:
+            if not stripped or stripped.startswith(("#", "- ")) or ":" not in stripped:
                 continue
             if stripped.endswith(":"):
                 continue

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import TINY_TRAIN_OVERRIDES, compose_config, shared_dataset
 from omegaconf import open_dict
 
-from conftest import TINY_TRAIN_OVERRIDES, compose_config, shared_dataset
 from irsam.data.io import encode_png
 from irsam.tasks.evaluate import evaluate
 from irsam.tasks.predict import predict

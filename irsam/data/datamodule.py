@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader, get_worker_info
 

@@ -395,10 +395,10 @@ def select_components(mask: torch.Tensor, prompt: Prompt, point_radius: float) -
     if count == 0:
         return torch.zeros_like(mask)
     if len(prompt) == 4:
-        x1, y1, x2, y2 = (int(round(v)) for v in prompt)
+        x1, y1, x2, y2 = (round(v) for v in prompt)
         keep = np.unique(labels[max(y1, 0) : y2 + 1, max(x1, 0) : x2 + 1])
     else:
-        col, row = int(round(prompt[0])), int(round(prompt[1]))
+        col, row = round(prompt[0]), round(prompt[1])
         height, width = labels.shape
         inside = labels[row, col] if 0 <= row < height and 0 <= col < width else 0
         if inside:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import tifffile
-from scipy import ndimage
 import torch
 from omegaconf import DictConfig
+from scipy import ndimage
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 

@@ -7,8 +7,9 @@ import functools
 import glob
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hydra
 import lightning as L
