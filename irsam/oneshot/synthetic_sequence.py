@@ -118,13 +118,13 @@ def write_synthetic_sequence(sequence: SyntheticSequence, root: str | os.PathLik
     return root
 
 
-def main(argv: list[str] | None = None) -> Path:
+def main(argv: list[str] | None = None) -> int:
     """``irsam-synthetic-sequence --out demo_seq`` (installed command): write a demo sequence.
 
     Arguments:
       argv (list[str] | None): command-line arguments (None: ``sys.argv``).
     Returns:
-      Path: the written folder (``frames/`` and ``masks/``).
+      int: the process exit status, 0 (the folder holds ``frames/`` and ``masks/``).
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (frames/ and masks/)")
@@ -144,8 +144,10 @@ def main(argv: list[str] | None = None) -> Path:
         target_contrast=args.contrast,
         seed=args.seed,
     )
-    return write_synthetic_sequence(sequence, args.out)
+    root = write_synthetic_sequence(sequence, args.out)
+    print(f"wrote {len(sequence.names)} frames to {root / 'frames'} and masks to {root / 'masks'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
