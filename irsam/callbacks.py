@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Lightning callbacks and plugins: sample panels, test prediction writer, atomic checkpoints."""
+"""Lightning callbacks and plugins: sample panels, the prediction writer, atomic checkpoints."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from irsam.data.io import write_png
+from irsam.outputs import target_rows, write_prediction, write_targets_csv
 from irsam.utils import atomic_save_torch, get_logger
 from irsam.visualize import overlay, panel, to_uint8_rgb
 
@@ -85,29 +86,96 @@ class SamplePredictionLogger(L.Callback):
                 logger.experiment.add_image("val/samples", grid, trainer.global_step, dataformats="HWC")
 
 
-class TestPredictionWriter(L.Callback):
-    """Writes binary masks (0/255 PNG, original names) and colour overlays of the test split.
+class PredictionWriter(L.Callback):
+    """Writes masks, overlays, optional probability maps and ``targets.csv`` of a test or
+    predict loop, at each image's native resolution, through :mod:`irsam.outputs`.
+
+    Masks are ``logit > threshold`` with the module's metric threshold (``metrics.threshold``), the
+    rule the metrics score. Under DDP every rank writes its own images and rank 0 gathers the
+    target rows into one ``targets.csv``.
 
     Arguments:
-      output_dir (str): folder receiving ``masks/`` and ``overlays/``.
-      overlays (bool): also write overlays (green hit, red false alarm, yellow miss).
+      output_dir (str): folder receiving ``masks/``, ``overlays/``, ``probs/`` and ``targets.csv``.
+      overlays (bool): write colour overlays (with ground truth: green hit, red false alarm,
+        yellow miss).
+      probabilities (bool): write float32 probability maps as TIFF.
     """
 
-    def __init__(self, output_dir: str, overlays: bool = True) -> None:
+    def __init__(self, output_dir: str, overlays: bool = True, probabilities: bool = False) -> None:
         self.output_dir = Path(output_dir)
         self.overlays = overlays
+        self.probabilities = probabilities
+        self.rows: list[tuple[Any, ...]] = []
+        self.images = 0
 
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                          batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Write one mask (and overlay) per image of the batch at its native resolution."""
+    def _start(self, *_: Any) -> None:
+        self.rows, self.images = [], 0
+
+    def _write(self, pl_module: L.LightningModule, outputs: Any, batch: dict[str, Any]) -> None:
+        """Write one batch (``outputs["native_logits"]``: 1×1×H×W logits per image)."""
         for k, logit in enumerate(outputs["native_logits"]):
             height, width = logit.shape[-2:]
-            pred = logit[0, 0].cpu().numpy() > 0
             name = batch["name"][k]
-            write_png(self.output_dir / "masks" / f"{name}.png", pred.astype(np.uint8) * 255)
-            if self.overlays:
-                image = torch.nn.functional.interpolate(
-                    batch["image"][k : k + 1, :, : int(batch["valid_size"][k, 0]), : int(batch["valid_size"][k, 1])].float(),
-                    size=(height, width), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).cpu().numpy()
+            logit_map = logit[0, 0].float().cpu().numpy()
+            pred = logit_map > pl_module.threshold
+            prob = 1.0 / (1.0 + np.exp(-logit_map))
+            h, w = (int(v) for v in batch["valid_size"][k])
+            image = torch.nn.functional.interpolate(
+                batch["image"][k : k + 1, :, :h, :w].float(),
+                size=(height, width),
+                mode="bilinear",
+                align_corners=False,
+            )[0].permute(1, 2, 0).cpu().numpy()
+            gt = None
+            if "mask_native" in batch:
                 gt = batch["mask_native"][k, 0, :height, :width].cpu().numpy() > 0.5
-                write_png(self.output_dir / "overlays" / f"{name}.png", overlay(image, pred, gt))
+            write_prediction(
+                self.output_dir,
+                name,
+                image,
+                pred,
+                gt=gt,
+                prob=prob if self.probabilities else None,
+                overlays=self.overlays,
+            )
+            self.rows.extend(target_rows(name, pred, prob))
+            self.images += 1
+
+    def _finish(self, trainer: L.Trainer, *_: Any) -> None:
+        """Gather the target rows of every rank and write ``targets.csv`` on rank 0."""
+        rows = self.rows
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = sorted((row for part in gathered for row in part), key=lambda r: (r[0], r[1]))
+        if trainer.is_global_zero:
+            write_targets_csv(self.output_dir / "targets.csv", rows)
+
+    on_test_epoch_start = _start
+    on_predict_epoch_start = _start
+    on_test_epoch_end = _finish
+    on_predict_epoch_end = _finish
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Write the images of one test batch."""
+        self._write(pl_module, outputs, batch)
+
+    def on_predict_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Write the images of one prediction batch."""
+        self._write(pl_module, outputs, batch)

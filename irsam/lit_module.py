@@ -1,35 +1,61 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """LightningModule for IRSAM fine-tuning: loss, IRSTD metrics, optimiser, scheduler and logging.
 
-No architecture code lives here: the network is built from ``conf/model/`` and injected.
+No architecture code lives here. The module is built from its config in one call,
+``hydra.utils.instantiate(cfg.model)`` (``conf/model/*.yaml``): the network, the loss, the
+optimiser and the scheduler arrive as config mappings and are built here, so the same mappings,
+stored in every checkpoint, rebuild the module with :meth:`IRSAMLitModule.from_checkpoint`.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
+import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import nn
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics import MaxMetric
 
-from irsam.losses import CompositeLoss
 from irsam.metrics import IRSTDMetrics, PdFaCurve
 from irsam.models import apply_freeze, build_param_groups, count_parameters
+from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
 
+CONFIG_KEYS = (
+    "net",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "freeze",
+    "layer_decay",
+    "compile",
+    "metrics",
+    "pd_fa_thresholds",
+)
+"""Constructor arguments of :class:`IRSAMLitModule`, all stored in its checkpoints."""
 
-def native_resolution_logits(logits: torch.Tensor, valid_size: torch.Tensor,
-                             orig_size: torch.Tensor) -> list[torch.Tensor]:
+
+def _plain(value: Any) -> Any:
+    """An OmegaConf node as plain containers (interpolations resolved); anything else unchanged."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def native_resolution_logits(
+    logits: torch.Tensor, valid_size: torch.Tensor, orig_size: torch.Tensor
+) -> list[torch.Tensor]:
     """Bring loader-size logits back to each image's native resolution.
 
     Each map is cropped to the part of the loader image that holds picture (padding removed), then
-    resized bilinearly to the original size (metrics-and-losses.md §1.2).
+    resized bilinearly to the original size (docs/metrics.md, "Resolution").
 
     Arguments:
       logits (Tensor): B×1×h×w mask logits at the loader resolution.
@@ -50,63 +76,101 @@ def native_resolution_logits(logits: torch.Tensor, valid_size: torch.Tensor,
 
 
 class IRSAMLitModule(L.LightningModule):
-    """Trains and evaluates a prompt-free IRSAM-family network.
+    """Trains, evaluates and runs a prompt-free IRSAM-family network.
 
     Logged keys: ``train/loss`` and ``train/loss_<term>``; ``val/loss``, ``val/IoU``, ``val/nIoU``,
     ``val/Pd``, ``val/Fa``, ``val/IoU_best``; ``test/...``. IoU/nIoU/Pd are fractions, Fa is the
     raw ratio (tables print it ×1e6).
 
+    Every argument is a plain value or a config mapping with ``_target_``; all of them are saved
+    as hyperparameters (plain containers, so checkpoints load with ``weights_only=True``).
+
     Arguments:
-      net (nn.Module): images B×3×H×W float RGB 0–255 → {"mask_logits": B×1×H×W, "edge_logits"?}.
-      loss (CompositeLoss): weighted sum of loss terms.
-      optimizer (partial | None): optimiser missing only its parameters (Hydra ``_partial_``); its
-        ``lr`` and ``weight_decay`` seed the parameter groups. None for evaluation-only modules.
-      scheduler (partial | None): LR scheduler missing only its optimiser, stepped once per epoch.
+      net (Mapping): network builder config (``conf/model/*.yaml`` ``net:``): images B×3×H×W float
+        RGB 0–255 → {"mask_logits": B×1×H×W, "edge_probs": B×1×H×W (edge models)}.
+      loss (Mapping): :class:`irsam.losses.CompositeLoss` config (``conf/loss/``).
+      optimizer (Mapping | None): optimiser config with ``_partial_: true``; its ``lr`` and
+        ``weight_decay`` seed the parameter groups. None for evaluation-only modules.
+      scheduler (Mapping | None): LR scheduler config with ``_partial_: true``, stepped per epoch.
+      freeze (str): the one freeze knob: ``none``, ``encoder``, ``wpmd_decoder`` or
+        ``decoder_only`` (:mod:`irsam.models.freeze`).
       layer_decay (float): layer-wise LR decay of the encoder (1.0 = off).
-      freeze (str): freeze preset applied to ``net`` (``none``, ``encoder``, ``decoder_only``,
-        ``wpmd_decoder``).
       compile (bool): run ``net`` through ``torch.compile`` (the state dict keeps plain names).
-      metrics (dict | None): keyword arguments of :class:`IRSTDMetrics` (threshold, fa_rule, ...).
+      metrics (Mapping | None): keyword arguments of :class:`IRSTDMetrics` (threshold, fa_rule,
+        fa_normaliser, empty_policy); ``threshold`` also binarises saved masks.
       pd_fa_thresholds (list[float] | None): logit thresholds of the test Pd–Fa curve (None = off).
-      model_config (dict | None): the resolved model config, stored in checkpoints so that
-        ``evaluate.py`` and ``predict.py`` rebuild the network without being told which it is.
-      loss_config (dict | None): the resolved loss config, stored likewise (evaluation reports the
-        same loss terms).
-      train_image_size (int | None): loader resolution used in training, stored likewise.
     """
 
     def __init__(
         self,
         *,
-        net: nn.Module,
-        loss: CompositeLoss,
-        optimizer: partial | None = None,
-        scheduler: partial | None = None,
-        layer_decay: float = 1.0,
+        net: Mapping[str, Any],
+        loss: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
         freeze: str = "none",
+        layer_decay: float = 1.0,
         compile: bool = False,
-        metrics: dict[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
         pd_fa_thresholds: list[float] | None = None,
-        model_config: dict[str, Any] | None = None,
-        loss_config: dict[str, Any] | None = None,
-        train_image_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["net", "loss", "optimizer", "scheduler"])
-        self.net = net
-        self.loss = loss
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        arguments = locals()
+        config = {key: _plain(arguments[key]) for key in CONFIG_KEYS}
+        self.save_hyperparameters(config, logger=False)
+        self.net = hydra.utils.instantiate(config["net"])
         apply_freeze(self.net, freeze)
-        metric_kwargs = dict(metrics or {})
-        self.val_metrics = IRSTDMetrics(**metric_kwargs)
-        self.test_metrics = IRSTDMetrics(**metric_kwargs)
+        self.loss = hydra.utils.instantiate(config["loss"])
+        metric_options = dict(config["metrics"] or {})
+        self.threshold = float(metric_options.get("threshold", 0.0))
+        self.val_metrics = IRSTDMetrics(**metric_options)
+        self.test_metrics = IRSTDMetrics(**metric_options)
         self.val_iou_best = MaxMetric()
         self.test_curve = PdFaCurve(pd_fa_thresholds) if pd_fa_thresholds else None
-        self._compiled_net: nn.Module | None = None
+        self._compiled_net: torch.nn.Module | None = None
         self.test_images = 0
         self.test_seconds = 0.0
         self._test_started = 0.0
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: str | os.PathLike | Mapping[str, Any], **overrides: Any
+    ) -> IRSAMLitModule:
+        """Rebuild the module stored in a ``train.py`` checkpoint and load its weights strictly.
+
+        The stored config is merged with ``overrides`` (mappings merge key by key, e.g.
+        ``metrics={"fa_rule": "legacy_area"}`` keeps the stored threshold); pretrained-weight
+        paths are dropped, since the weights come from the checkpoint itself.
+
+        Arguments:
+          checkpoint (str | PathLike | Mapping): a ``.ckpt`` path, or a checkpoint already read
+            with :func:`irsam.models.checkpoints.read_training_checkpoint`.
+          overrides: constructor arguments to merge into the stored ones (``CONFIG_KEYS``).
+        Returns:
+          IRSAMLitModule: in eval mode.
+        Raises:
+          CheckpointError: the file is not a readable ``train.py`` checkpoint, or its weights do
+            not fit the network its config describes.
+        """
+        source = checkpoint if isinstance(checkpoint, Mapping) else None
+        path = "<checkpoint>" if source is not None else str(checkpoint)
+        data = source if source is not None else read_training_checkpoint(checkpoint)
+        unknown = sorted(set(overrides) - set(CONFIG_KEYS))
+        if unknown:
+            raise TypeError(f"unknown overrides {unknown}; allowed: {list(CONFIG_KEYS)}")
+        stored = OmegaConf.create(dict(data["hyper_parameters"]))
+        merged = OmegaConf.merge(stored, {k: v for k, v in overrides.items() if v is not None})
+        merged.net.checkpoint = None
+        module = cls(**OmegaConf.to_container(merged, resolve=True))
+        try:
+            module.load_state_dict(data["state_dict"], strict=True)
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"{path}: its weights do not fit the network its own config builds "
+                f"({merged.net._target_}): {str(err).splitlines()[0]}"
+            ) from err
+        module.datamodule_hparams = dict(data.get("datamodule_hyper_parameters") or {})
+        return module.eval()
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the network.
@@ -114,7 +178,7 @@ class IRSAMLitModule(L.LightningModule):
         Arguments:
           images (Tensor): B×3×H×W float RGB, 0–255.
         Returns:
-          dict[str, Tensor]: ``mask_logits`` B×1×H×W (and ``edge_logits`` when the model has an edge branch).
+          dict[str, Tensor]: ``mask_logits`` B×1×H×W (and ``edge_probs`` for edge models).
         """
         return (self._compiled_net or self.net)(images)
 
@@ -140,22 +204,49 @@ class IRSAMLitModule(L.LightningModule):
         self.loss.set_epoch(self.current_epoch)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """One optimisation step; logs the total loss and each term."""
+        """One optimisation step; logs the total loss and each term.
+
+        Raises:
+          FloatingPointError: the loss (or the model output it reads) is not finite: the run
+            stops at once with the step, the loss terms and the likely fixes.
+        """
         outputs = self(batch["image"])
         total, parts = self.loss(outputs, batch)
+        if not bool(torch.isfinite(total)):
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+            raise FloatingPointError(
+                f"training diverged at step {self.global_step} (epoch {self.current_epoch}): "
+                f"loss {float(total)} ({terms}). Lower optimizer.lr (now "
+                f"{self.hparams.optimizer.get('lr') if self.hparams.optimizer else '?'}), train "
+                "in full precision (trainer.precision=32-true) or clip gradients "
+                "(trainer.gradient_clip_val=1.0). No checkpoint of this step is written."
+            )
         size = batch["image"].shape[0]
         self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         for name, value in parts.items():
             self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=size)
         return total
 
+    def _native_logits(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[torch.Tensor]]:
+        """Forward a batch; returns the outputs and the native-resolution mask logits."""
+        outputs = self(batch["image"])
+        native = native_resolution_logits(
+            outputs["mask_logits"], batch["valid_size"], batch["orig_size"]
+        )
+        return outputs, native
+
     def _score(self, batch: dict[str, Any], metric: IRSTDMetrics, stage: str) -> list[torch.Tensor]:
         """Forward, log the loss, and update ``metric`` at native resolution; returns native logits."""
-        outputs = self(batch["image"])
+        outputs, native = self._native_logits(batch)
         total, _ = self.loss(outputs, batch)
-        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, sync_dist=True,
-                 batch_size=batch["image"].shape[0])
-        native = native_resolution_logits(outputs["mask_logits"], batch["valid_size"], batch["orig_size"])
+        self.log(
+            f"{stage}/loss",
+            total,
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=batch["image"].shape[0],
+        )
         for k, logit in enumerate(native):
             height, width = logit.shape[-2:]
             target = batch["mask_native"][k : k + 1, :, :height, :width]
@@ -196,20 +287,32 @@ class IRSAMLitModule(L.LightningModule):
         for name, value in values.items():
             self.log(f"test/{name}", value)
 
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, list[torch.Tensor]]:
+        """Segment one batch without ground truth.
+
+        Returns:
+          dict: ``native_logits``, one 1×1×H_k×W_k float32 logit map per image (native size).
+        """
+        return {"native_logits": self._native_logits(batch)[1]}
+
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimiser over layer-decayed parameter groups, and an epoch-stepped scheduler."""
-        if self.optimizer_factory is None:
-            raise ValueError("IRSAMLitModule was built without an optimizer: set the `optimizer` config group to train.")
-        defaults = self.optimizer_factory.keywords
+        if self.hparams.optimizer is None:
+            raise ValueError(
+                "this module was built without an optimizer: set the `optimizer` config group."
+            )
+        factory = hydra.utils.instantiate(self.hparams.optimizer)
         groups = build_param_groups(
             self.net,
-            lr=defaults["lr"],
-            weight_decay=defaults.get("weight_decay", 0.0),
+            lr=factory.keywords["lr"],
+            weight_decay=factory.keywords.get("weight_decay", 0.0),
             layer_decay=self.hparams.layer_decay,
         )
-        optimizer = self.optimizer_factory(params=groups)
-        if self.scheduler_factory is None:
+        optimizer = factory(params=groups)
+        if self.hparams.scheduler is None:
             return {"optimizer": optimizer}
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "frequency": 1}}
+        scheduler = hydra.utils.instantiate(self.hparams.scheduler)(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "frequency": 1},
+        }

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """IRSTD losses on logits: SoftIoU, Dice, Focal, SLS, edge BCE and their weighted composition.
 
-Definitions: docs/metrics-and-losses.md §7. Every loss takes ``(logits, target)`` with
+Definitions: docs/losses.md. Every loss takes ``(logits, target)`` with
 ``B×1×H×W`` logits (any float dtype) and a target in [0, 1] (soft targets allowed), applies the
 sigmoid itself, and computes in float32 with autocast disabled, so fp16/bf16 inputs are safe.
 Each returns a float32 scalar.
@@ -42,6 +42,12 @@ def _fp32(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         )
     if logits.dim() < 2:
         raise ValueError(f"expected a batch B×1×H×W, got shape {tuple(logits.shape)}")
+    if not bool(torch.isfinite(logits).all()):
+        raise FloatingPointError(
+            "the model output holds NaN or Inf values: training has diverged. Lower "
+            "optimizer.lr, train in full precision (trainer.precision=32-true) or clip gradients "
+            "(trainer.gradient_clip_val=1.0)."
+        )
     return logits.float(), target.float()
 
 
@@ -143,7 +149,7 @@ class _OverlapLoss(nn.Module):
 
 
 class SoftIoULoss(_OverlapLoss):
-    """SoftIoU ``1 − (I + s) / (S_p + S_t − I + s)`` on sigmoid probabilities (§7.1).
+    """SoftIoU ``1 − (I + s) / (S_p + S_t − I + s)`` on sigmoid probabilities (docs/losses.md §1).
 
     Arguments:
       smooth (float): s; 1.0 (DNANet, MSHNet), 1e-6 in the IRSAM recipe.
@@ -160,7 +166,7 @@ class SoftIoULoss(_OverlapLoss):
 
 
 class DiceLoss(_OverlapLoss):
-    """Dice ``1 − (2I + s) / (S_p + S_t + s)`` on sigmoid probabilities (§7.2).
+    """Dice ``1 − (2I + s) / (S_p + S_t + s)`` on sigmoid probabilities (docs/losses.md §2).
 
     Arguments:
       smooth (float): s (1.0).
@@ -177,7 +183,7 @@ class DiceLoss(_OverlapLoss):
 
 
 class FocalLoss(nn.Module):
-    """Sigmoid focal loss (torchvision ``sigmoid_focal_loss``, RetinaNet), mean over pixels (§7.3).
+    """Sigmoid focal loss (torchvision ``sigmoid_focal_loss``, RetinaNet), mean over pixels (docs/losses.md §3).
 
     ``FL = α_t · (1 − p_t)^γ · BCEWithLogits(x, t)`` with ``p_t = p·t + (1−p)(1−t)`` and
     ``α_t = α·t + (1−α)(1−t)``.
@@ -215,7 +221,7 @@ class FocalLoss(nn.Module):
 
 
 def _location_loss(p: Tensor, t: Tensor) -> Tensor:
-    """MSHNet ``LLoss``: polar distance and angle between the mass-weighted "centres" (§7.4).
+    """MSHNet ``LLoss``: polar distance and angle between the mass-weighted "centres" (docs/losses.md §4).
 
     The centre is ``mean(x_j · p)`` over all C·H·W elements with ``x_j = j / W`` (likewise rows),
     not divided by Σp, exactly as in MSHNet.
@@ -245,7 +251,7 @@ def _location_loss(p: Tensor, t: Tensor) -> Tensor:
 
 
 class SLSLoss(nn.Module):
-    """MSHNet scale- and location-sensitive loss (``SLSIoULoss``, CVPR 2024; §7.4).
+    """MSHNet scale- and location-sensitive loss (``SLSIoULoss``, CVPR 2024; docs/losses.md §4).
 
     After warm-up (``epoch > warm_epoch``): ``1 − mean_b(w_b·IoU_b) + L_L`` (``L_L`` only with
     ``with_shape``), with ``w_b = (min(P,T) + V) / (max(P,T) + V)``, ``V = ((P − T)/2)²``.
@@ -296,10 +302,12 @@ class SLSLoss(nn.Module):
 
 
 class EdgeBCELoss(nn.Module):
-    """IRSAM edge loss: BCE on ``σ(edge_logits)`` clamped to [1e-6, 1 − 1e-6], fp32, mean (§7.5).
+    """IRSAM edge loss: BCE on edge probabilities clamped to [1e-6, 1 − 1e-6], fp32, mean.
 
-    BCE on probabilities is rejected by autocast; this runs outside it, in float32. The clamp
-    matches the reference's probabilities-in, BCE-out form (its gradient is 0 where clamped).
+    The model outputs ``edge_probs`` with the sigmoid already applied, before or after the
+    upsampling to the loss resolution as its ``edge_upsample`` option says (the authors apply it
+    before: docs/model.md, "Edge branch"). BCE on probabilities is rejected by autocast, so this
+    runs outside it, in float32 (docs/losses.md, "Edge BCE").
 
     Arguments:
       clamp (float): probabilities are clamped to ``[clamp, 1 − clamp]``.
@@ -311,23 +319,22 @@ class EdgeBCELoss(nn.Module):
             raise ValueError(f"clamp must lie in (0, 0.5), got {clamp}")
         self.clamp = float(clamp)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+    def forward(self, probs: Tensor, target: Tensor) -> Tensor:
         """Compute the loss.
 
         Arguments:
-          logits (Tensor): ``B×1×H×W`` edge logits.
+          probs (Tensor): ``B×1×H×W`` edge probabilities in [0, 1].
           target (Tensor): ``B×1×H×W`` soft edge map in [0, 1].
         Returns:
           Tensor: float32 scalar.
         """
-        with _no_autocast(logits.device):
-            x, t = _fp32(logits, target)
-            p = torch.sigmoid(x).clamp(self.clamp, 1.0 - self.clamp)
-            return F.binary_cross_entropy(p, t)
+        with _no_autocast(probs.device):
+            p, t = _fp32(probs, target)
+            return F.binary_cross_entropy(p.clamp(self.clamp, 1.0 - self.clamp), t)
 
 
 class CompositeLoss(nn.Module):
-    """Weighted sum of named loss terms, each reading one model output and one batch target (§7.6).
+    """Weighted sum of named loss terms, each reading one model output and one batch target (docs/losses.md §6).
 
     Built from YAML by Hydra, e.g.::
 
@@ -335,7 +342,7 @@ class CompositeLoss(nn.Module):
         name: irsam
         terms:
           edge_bce: {loss: {_target_: irsam.losses.EdgeBCELoss}, weight: 5.0,
-                     input: edge_logits, target: edge}
+                     input: edge_probs, target: edge}
           softiou: {loss: {_target_: irsam.losses.SoftIoULoss, smooth: 1.0e-6}, weight: 1.0,
                     input: mask_logits, target: mask}
 
@@ -388,8 +395,8 @@ class CompositeLoss(nn.Module):
         """Evaluate every term and their weighted sum.
 
         Arguments:
-          outputs (Mapping[str, Tensor]): model outputs, e.g. ``"mask_logits"`` and
-            ``"edge_logits"``, each ``B×1×H×W`` logits.
+          outputs (Mapping[str, Tensor]): model outputs, e.g. ``"mask_logits"`` (logits) and
+            ``"edge_probs"`` (probabilities), each ``B×1×H×W``.
           batch (Mapping[str, Tensor]): batch targets, e.g. ``"mask"`` and ``"edge"``, ``B×1×H×W``
             in [0, 1].
         Returns:
@@ -430,7 +437,7 @@ class CompositeLoss(nn.Module):
         raise KeyError(
             f"loss config {self.name!r}, term {term!r} needs the batch entry {key!r}, but the batch "
             f"holds only {available}. Enable it in the data config (e.g. edge targets for "
-            f"edge_logits) or drop the term from the loss config."
+            f"edge_probs) or drop the term from the loss config."
         )
 
 

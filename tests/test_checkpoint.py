@@ -364,3 +364,60 @@ def test_unreadable_files(tmp_path: Path, mobile_sam_file) -> None:
         load_checkpoint(model, tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="not 'lightning'"):
         load_checkpoint(model, path, kind="lightning")
+
+
+def _authors_irsam_state(sam: Sam) -> dict[str, torch.Tensor]:
+    """A state dict in the layout of the authors' ``build_sam_IRSAM()`` (IPIC-Lab/IRSAM).
+
+    Their model is MobileSAM's TinyViT (ImageNet head included, no WPMD), SAM's full prompt
+    encoder plus a second ``pe_layer_2`` PE of 256 // 8 = 32 features, and an edge decoder that
+    always builds the shallow ``compress_vit_feat`` branch (ConvT 160→256, LN2d, ConvT 256→32).
+    Key names and shapes follow their ``build_IRSAM.py``, ``prompt_encoder.py`` and
+    ``IRSAM_decoder.py``; values are seeded random numbers.
+    """
+    generator = torch.Generator().manual_seed(3)
+    state = {k: v.clone() for k, v in sam.state_dict().items() if k.startswith(("image_", "prompt_"))}
+    state["prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix"] = torch.randn(
+        2, 32, generator=generator
+    )
+    for name, shape in {
+        "image_encoder.norm_head.weight": (320,),
+        "image_encoder.norm_head.bias": (320,),
+        "image_encoder.head.weight": (1000, 320),
+        "image_encoder.head.bias": (1000,),
+    }.items():
+        state[name] = torch.randn(*shape, generator=generator)
+    decoder = build_irsam_tiny(image_size=SIZE, wpmd=False, gad_fusion="deep+shallow")
+    for name, value in decoder.mask_decoder.state_dict().items():
+        state[f"mask_decoder.{name}"] = torch.randn(value.shape, generator=generator)
+    return state
+
+
+def test_authors_irsam_layout_loads_strictly_into_gad_deep(mobile_sam_file, tmp_path) -> None:
+    """The authors' checkpoint layout loads into ``gad_fusion=deep`` with the extra keys ignored
+    by name and reported; every other key is loaded or new (WPMD) and nothing else is tolerated."""
+    _, sam = mobile_sam_file
+    state = _authors_irsam_state(sam)
+    assert state["mask_decoder.compress_vit_feat.0.weight"].shape == (160, 256, 2, 2)
+    path = tmp_path / "irsam_authors.pth"
+    torch.save(state, path)
+    model = build_irsam_tiny(image_size=SIZE, gad_fusion="deep").eval()
+    report = load_checkpoint(model, path)
+    assert "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix" in report.ignored
+    assert {f"mask_decoder.compress_vit_feat.{k}" for k in ("0.weight", "1.bias", "3.weight")} <= set(
+        report.ignored
+    )
+    assert all(k.startswith("image_encoder.wpmd.") for k in report.new)
+    loaded = model.state_dict()
+    torch.testing.assert_close(
+        loaded["mask_decoder.edge_token.weight"], state["mask_decoder.edge_token.weight"]
+    )
+    torch.testing.assert_close(
+        loaded["pe_layer.positional_encoding_gaussian_matrix"],
+        state["prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"],
+    )
+    # An unknown extra key is still an error naming the file.
+    state["mask_decoder.neg_mlp.layers.0.weight"] = torch.zeros(256, 256)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"irsam_authors\.pth.*unexpected keys"):
+        load_checkpoint(build_irsam_tiny(image_size=SIZE, gad_fusion="deep"), path)

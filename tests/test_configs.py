@@ -94,3 +94,18 @@ def test_tiny_overrides_compose(tmp_path: Path) -> None:
     """The CPU test overrides used across the suite stay valid."""
     cfg = compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES))
     assert cfg.model.net.image_size == 128 and cfg.dataset.image_size == 64
+
+
+def test_lightning_floor_supports_weights_only_fit(project_root: Path) -> None:
+    """pyproject's Lightning lower bound admits only releases whose ``Trainer.fit`` takes
+    ``weights_only`` (Lightning 2.6+), which train.py passes."""
+    import inspect
+    import re
+
+    import lightning
+
+    text = (project_root / "pyproject.toml").read_text()
+    floor = re.search(r'"lightning>=(\d+)\.(\d+)', text)
+    assert floor, "pyproject.toml must give lightning a lower bound"
+    assert (int(floor.group(1)), int(floor.group(2))) >= (2, 6)
+    assert "weights_only" in inspect.signature(lightning.Trainer.fit).parameters

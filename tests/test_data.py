@@ -145,7 +145,6 @@ def test_default_root_interpolates_paths_data_dir() -> None:
     ):
         cfg = dataset_cfg(name)
         assert cfg.root == f"/nonexistent/data/{folder}"
-        assert cfg.recipe.model_image_size == 2 * cfg.image_size
         assert cfg.image_size == 512 and cfg.batch_size == 4 and cfg.cache_images
     assert dataset_cfg("synthetic").root is None
 

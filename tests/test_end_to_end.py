@@ -27,30 +27,59 @@ def _run(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None
     return result
 
 
-def test_ddp_sim_validation_equals_single_process_evaluation(tmp_path: Path) -> None:
-    """2 CPU processes (gloo): the synced val/IoU equals a single-process validation of the checkpoint."""
+def test_ddp_sim_synced_metrics_equal_single_process_metrics_on_the_same_predictions(
+    tmp_path: Path,
+) -> None:
+    """2 CPU processes (gloo) evaluate a checkpoint; their synced metric states equal a single
+    process's metrics over the very masks the two ranks scored (saved by each rank).
+
+    Exact by construction: both sides binarise the same logits, so the integer sums behind IoU,
+    Pd and Fa are equal whatever the batch layout; nIoU is a float64 sum over images taken in
+    another order, hence compared to 1e-12.
+    """
+    import json
+
     import hydra
-    import lightning as L
+    import numpy as np
+    from PIL import Image
 
-    from irsam.tasks.evaluate import lit_module_from_checkpoint
-    from irsam.utils.config import load_lightning_checkpoint
+    from irsam.metrics import IRSTDMetrics
+    from irsam.tasks.train import train
 
-    run = tmp_path / "ddp"
-    overrides = list(CLI_OVERRIDES) + ["trainer=ddp_sim", "dataset.synthetic.num_val=7",
-                                       "dataset.eval_batch_size=2", "test=false"]
-    _run(["train.py", f"hydra.run.dir={run}", *overrides], PROJECT_ROOT)
-    checkpoint_path = run / "checkpoints" / "last.ckpt"
-    checkpoint = load_lightning_checkpoint(checkpoint_path)
-    state = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("ModelCheckpoint"))
-    ddp_iou = float(state["current_score"])  # val/IoU of the epoch that wrote last.ckpt, synced over 2 ranks
+    cfg = compose_config("train", tmp_path / "train", list(TINY_TRAIN_OVERRIDES) + ["test=false"])
+    train(cfg)
+    checkpoint = tmp_path / "train" / "checkpoints" / "last.ckpt"
+    run = tmp_path / "ddp_eval"
+    overrides = [
+        f"ckpt_path={checkpoint}",
+        "trainer=ddp_sim",
+        "trainer.enable_progress_bar=false",
+        "dataset.synthetic.image_size=64",
+        "dataset.synthetic.num_test=7",
+        "dataset.eval_batch_size=2",
+        "save_predictions=true",
+        "pd_fa_thresholds=null",
+        "extras.print_config=false",
+    ]
+    _run(["evaluate.py", f"hydra.run.dir={run}", *overrides], PROJECT_ROOT)
+    synced = json.loads((run / "results.json").read_text())["metrics"]
 
-    cfg = compose_config("train", tmp_path / "single", list(CLI_OVERRIDES) + ["dataset.synthetic.num_val=7"])
-    module = lit_module_from_checkpoint(checkpoint)
-    datamodule = hydra.utils.instantiate(cfg.dataset)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    single = trainer.validate(module, datamodule=datamodule)[0]
-    assert ddp_iou > 0.0, "degenerate comparison: the DDP run predicted no target pixel"
-    assert single["val/IoU"] == pytest.approx(ddp_iou, rel=1e-6, abs=1e-9)
+    eval_cfg = compose_config("evaluate", tmp_path / "single", overrides)
+    datamodule = hydra.utils.instantiate(eval_cfg.dataset)
+    datamodule.setup("test")
+    single = IRSTDMetrics()
+    masks = run / "predictions" / "masks"
+    for index in range(len(datamodule.test_dataset)):
+        item = datamodule.test_dataset[index]
+        pred = np.asarray(Image.open(masks / f"{item['name']}.png")) > 0
+        logits = torch.where(torch.from_numpy(pred), 1.0, -1.0)[None, None]
+        single.update(logits, item["mask_native"][None])
+    values = {f"test/{k}": float(v) for k, v in single.compute().items()}
+    assert len(list(masks.iterdir())) == 7, "each rank writes the masks of its own images"
+    assert synced["test/IoU"] > 0.0, "degenerate comparison: no target pixel was predicted"
+    for key in ("test/IoU", "test/Pd", "test/Fa"):
+        assert synced[key] == values[key], key
+    assert synced["test/nIoU"] == pytest.approx(values["test/nIoU"], rel=1e-12, abs=1e-15)
 
 
 def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
@@ -87,6 +116,29 @@ def test_optuna_sweep_two_trials(tmp_path: Path) -> None:
     _run(["train.py", "-m", "hparams_search=irsam_optuna", f"hydra.sweep.dir={sweep}",
           "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2", *CLI_OVERRIDES], PROJECT_ROOT)
     assert (sweep / "optimization_results.yaml").is_file()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+def test_optuna_sweep_survives_a_trial_that_runs_out_of_memory(tmp_path: Path) -> None:
+    """A trial whose allocation fails (a 131072² internal image: ~200 GB) is recorded as failed
+    (NaN) and the sweep finishes its other trial instead of aborting."""
+    sweep = tmp_path / "optuna_oom"
+    result = _run(
+        [
+            "train.py",
+            "-m",
+            "hparams_search=irsam_optuna",
+            "~hydra.sweeper.params",
+            "hydra/sweeper/sampler=grid",
+            "model.net.image_size=choice(128,131072)",
+            f"hydra.sweep.dir={sweep}",
+            "hydra.sweeper.n_trials=2",
+            *[o for o in CLI_OVERRIDES if not o.startswith("model.net.image_size")],
+        ],
+        PROJECT_ROOT,
+    )
+    assert (sweep / "optimization_results.yaml").is_file()
+    assert "this sweep trial is marked failed" in result.stdout + result.stderr
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
 
 

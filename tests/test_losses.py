@@ -160,13 +160,13 @@ def test_sls_location_term_on_a_shifted_blob_against_float64() -> None:
     assert loss(logits, target).item() == pytest.approx(1 - iou.mean(), rel=1e-5)
 
 
-def test_edge_bce_clamped_fp32() -> None:
-    logits = torch.tensor([0.0, 100.0, -100.0]).view(1, 1, 1, 3)
+def test_edge_bce_takes_probabilities_clamped_fp32() -> None:
+    probs = torch.tensor([0.5, 1.0, 0.0]).view(1, 1, 1, 3)
     target = torch.tensor([1.0, 0.0, 0.0]).view(1, 1, 1, 3)
     upper = np.float32(1 - 1e-6)  # the clamp, as float32
     expected = (math.log(2) - math.log(1 - float(upper)) - math.log(1 - 1e-6)) / 3
-    assert EdgeBCELoss()(logits, target).item() == pytest.approx(expected, rel=1e-4)
-    assert EdgeBCELoss()(logits.half(), target.half()).dtype == torch.float32
+    assert EdgeBCELoss()(probs, target).item() == pytest.approx(expected, rel=1e-4)
+    assert EdgeBCELoss()(probs.half(), target.half()).dtype == torch.float32
 
 
 def irsam_loss() -> CompositeLoss:
@@ -178,7 +178,7 @@ def test_irsam_composite_weights_and_parts() -> None:
     generator = torch.Generator().manual_seed(2)
     outputs = {
         "mask_logits": torch.randn(2, 1, 6, 6, generator=generator, requires_grad=True),
-        "edge_logits": torch.randn(2, 1, 6, 6, generator=generator, requires_grad=True),
+        "edge_probs": torch.rand(2, 1, 6, 6, generator=generator, requires_grad=True),
     }
     batch = {
         "mask": (torch.rand(2, 1, 6, 6, generator=generator) > 0.7).float(),
@@ -188,7 +188,7 @@ def test_irsam_composite_weights_and_parts() -> None:
     total, parts = loss(outputs, batch)
     assert set(parts) == {"edge_bce", "softiou"}
     assert torch.equal(total, 5.0 * parts["edge_bce"] + parts["softiou"])
-    assert torch.equal(parts["edge_bce"], EdgeBCELoss()(outputs["edge_logits"], batch["edge"]))
+    assert torch.equal(parts["edge_bce"], EdgeBCELoss()(outputs["edge_probs"], batch["edge"]))
     assert torch.equal(
         parts["softiou"], SoftIoULoss(smooth=1e-6)(outputs["mask_logits"], batch["mask"])
     )
@@ -197,7 +197,7 @@ def test_irsam_composite_weights_and_parts() -> None:
 
 
 def test_composite_missing_edge_output_names_config_and_fix() -> None:
-    with pytest.raises(KeyError, match=r"loss config 'irsam'.*edge_logits.*loss=softiou"):
+    with pytest.raises(KeyError, match=r"loss config 'irsam'.*edge_probs.*loss=softiou"):
         irsam_loss()({"mask_logits": torch.zeros(1, 1, 4, 4)}, {"mask": torch.zeros(1, 1, 4, 4)})
 
 
@@ -217,7 +217,7 @@ def test_loss_configs_instantiate_and_every_key_is_commented(name: str) -> None:
     cfg = OmegaConf.load(path)
     assert cfg._target_ == "irsam.losses.CompositeLoss"
     loss = instantiate(cfg)
-    outputs = {"mask_logits": torch.randn(2, 1, 8, 8), "edge_logits": torch.randn(2, 1, 8, 8)}
+    outputs = {"mask_logits": torch.randn(2, 1, 8, 8), "edge_probs": torch.rand(2, 1, 8, 8)}
     batch = {"mask": (torch.rand(2, 1, 8, 8) > 0.8).float(), "edge": torch.rand(2, 1, 8, 8)}
     total, parts = loss(outputs, batch)
     assert torch.isfinite(total) and set(parts) == set(cfg.terms)

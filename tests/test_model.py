@@ -5,6 +5,7 @@ accounting, freeze presets, layer decay, configs and the promptable SAM for SamP
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+import torch.nn.functional as F
 from torch import nn
 
 from irsam.models import (
@@ -56,10 +58,11 @@ def _perturb_(model: nn.Module) -> None:
 def test_irsam_tiny_output_shapes(tiny: IRSAM, size: tuple) -> None:
     with torch.no_grad():
         out = tiny(torch.rand(2, 3, *size) * 255)
-    assert set(out) == {"mask_logits", "edge_logits"}
+    assert set(out) == {"mask_logits", "edge_probs"}
     for value in out.values():
         assert value.shape == (2, 1, *size) and value.dtype == torch.float32
         assert torch.isfinite(value).all()
+    assert ((out["edge_probs"] >= 0) & (out["edge_probs"] <= 1)).all()
 
 
 def test_encoder_interface(tiny: IRSAM) -> None:
@@ -80,7 +83,7 @@ def test_gad_fusion_variants(fusion: str) -> None:
     assert hasattr(decoder, "compress_vit_feat") == ("shallow" in fusion)
     with torch.no_grad():
         out = model(torch.rand(1, 3, 64, 64) * 255)
-    assert out["mask_logits"].shape == out["edge_logits"].shape == (1, 1, 64, 64)
+    assert out["mask_logits"].shape == out["edge_probs"].shape == (1, 1, 64, 64)
 
 
 def test_baseline_returns_only_mask_logits() -> None:
@@ -107,7 +110,7 @@ def test_gradients_reach_every_trainable_parameter() -> None:
     model = build_irsam_tiny(image_size=SMALL)
     _perturb_(model)
     out = model(torch.rand(2, 3, 64, 64) * 255)
-    (out["mask_logits"].square().mean() + out["edge_logits"].square().mean()).backward()
+    (out["mask_logits"].square().mean() + out["edge_probs"].square().mean()).backward()
     unused = tuple("mask_decoder." + p for p in model.mask_decoder.unused_prefixes)
     for name, param in model.named_parameters():
         if name.startswith(unused):
@@ -124,7 +127,7 @@ def test_vit_gradients_and_shapes_small_config() -> None:
     _perturb_(model)
     out = model(torch.rand(2, 3, 101, 77) * 255)
     assert out["mask_logits"].shape == (2, 1, 101, 77)
-    (out["mask_logits"].mean() + out["edge_logits"].mean()).backward()
+    (out["mask_logits"].mean() + out["edge_probs"].mean()).backward()
     for name, param in model.named_parameters():
         if param.requires_grad:
             assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient for {name}"
@@ -232,7 +235,8 @@ def test_registry_and_configs(project_root: Path) -> None:
     }
     for name in model_registry:
         cfg = OmegaConf.load(project_root / "conf" / "model" / f"{name}.yaml")
-        assert set(cfg) == {"net", "freeze", "layer_decay"} and cfg.freeze in FREEZE_PRESETS
+        assert cfg._target_ == "irsam.lit_module.IRSAMLitModule" and cfg._recursive_ is False
+        assert cfg.freeze in FREEZE_PRESETS and "freeze" not in cfg.net  # the one freeze knob
         target = hydra.utils.get_method(cfg.net._target_)
         assert target is model_registry[name]
         signature = inspect.signature(vit_builder if name.startswith("irsam_vit") else target)
@@ -240,8 +244,8 @@ def test_registry_and_configs(project_root: Path) -> None:
         assert not unknown, f"{name}.yaml has keys the builder does not take: {unknown}"
     for name in ("irsam_tiny", "mobile_sam"):
         cfg = OmegaConf.load(project_root / "conf" / "model" / f"{name}.yaml")
-        root = OmegaConf.create({"dataset": {"recipe": {"model_image_size": 64}}, "model": cfg})
-        model = hydra.utils.instantiate(root.model.net)
+        cfg.net.image_size = 64
+        model = hydra.utils.instantiate(cfg.net)
         assert isinstance(model, IRSAM) and model.img_size == 64
 
 
@@ -268,3 +272,28 @@ def test_channels_last_and_bilinear_match_default_layout() -> None:
     images = torch.rand(1, 3, 50, 60) * 255
     with torch.no_grad():
         torch.testing.assert_close(fast(images)["mask_logits"], plain(images)["mask_logits"])
+
+
+def test_edge_upsample_order_authors_vs_ours() -> None:
+    """``probabilities`` = the authors' order (sigmoid on the 4g grid, then bilinear upsampling),
+    ``logits`` = upsample the logits, then sigmoid; the masks are the same either way."""
+    torch.manual_seed(0)
+    authors = build_irsam_tiny(image_size=SMALL, edge_upsample="probabilities").eval()
+    _perturb_(authors)
+    ours = build_irsam_tiny(image_size=SMALL, edge_upsample="logits").eval()
+    ours.load_state_dict(authors.state_dict())
+    images = torch.rand(1, 3, 96, 96) * 255
+    with torch.no_grad():
+        deep, shallow = authors.encode(images)
+        raw = authors.mask_decoder(
+            image_embeddings=deep,
+            image_pe=authors.pe_layer(deep.shape[-2:]).unsqueeze(0),
+            dense_prompt_embeddings=authors.no_mask_embed.weight.reshape(1, -1, 1, 1),
+            shallow_embeddings=shallow,
+        )["edge_logits"]
+        a, b = authors(images), ours(images)
+    up = partial(F.interpolate, size=(96, 96), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(a["edge_probs"], up(torch.sigmoid(raw)))
+    torch.testing.assert_close(b["edge_probs"], torch.sigmoid(up(raw)))
+    torch.testing.assert_close(a["mask_logits"], b["mask_logits"])
+    assert (a["edge_probs"] - b["edge_probs"]).abs().max() > 1e-4  # the two orders differ

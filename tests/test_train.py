@@ -43,7 +43,7 @@ def test_fast_dev_run_real_datasets(tmp_path: Path, dataset: str, folder: str) -
     root = shared_dataset(folder)
     overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
         f"dataset={dataset}", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
-        "dataset.eval_batch_size=2", "+trainer.fast_dev_run=true"]
+        "dataset.eval_batch_size=2", "trainer.fast_dev_run=true"]
     cfg = compose_config("train", tmp_path, overrides)
     metrics, _ = train(cfg)
     assert 0.0 <= metrics["test/IoU"] <= 1.0
@@ -65,7 +65,7 @@ def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
     (root / "test.txt").write_text("\n".join(names[4:]))
     overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
         "dataset=irstd1k", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
-        "dataset.val_fraction=0.25", "+trainer.fast_dev_run=true"]
+        "dataset.val_fraction=0.25", "trainer.fast_dev_run=true"]
     metrics, _ = train(compose_config("train", tmp_path / "run", overrides))
     assert "test/IoU" in metrics
 
@@ -79,7 +79,7 @@ def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> No
         cfg = compose_config("evaluate", tmp_path / run, [
             f"ckpt_path={best}", "trainer=cpu", "dataset.synthetic.image_size=64",
             "dataset.synthetic.num_test=4", "dataset.eval_batch_size=4", "extras.print_config=false",
-            "+trainer.enable_progress_bar=false" if False else "trainer.enable_progress_bar=false"])
+            "trainer.enable_progress_bar=false"])
         result, _ = evaluate(cfg)
         results.append(result)
         assert (tmp_path / run / "results.json").is_file()
@@ -137,3 +137,137 @@ def test_predict_folder_png_and_16bit_tiff(cfg_train, tmp_path: Path) -> None:
     with open(out / "targets.csv") as handle:
         header = next(csv.reader(handle))
     assert header[:5] == ["image", "target", "centroid_x", "centroid_y", "area"]
+
+
+# ------------------------------------------------------------------ regressions (issue 11)
+
+
+@pytest.fixture(scope="module")
+def legacy_run(tmp_path_factory) -> Path:
+    """One tiny training run whose checkpoint stores non-default metric options."""
+    run = tmp_path_factory.mktemp("legacy_run")
+    cfg = compose_config(
+        "train",
+        run,
+        list(TINY_TRAIN_OVERRIDES) + ["metrics.fa_rule=legacy_area", "metrics.empty_policy=skip"],
+    )
+    train(cfg)
+    return _last_checkpoint(run)
+
+
+EVAL_TINY = [
+    "trainer=cpu",
+    "dataset.synthetic.image_size=64",
+    "dataset.synthetic.num_test=4",
+    "extras.print_config=false",
+    "trainer.enable_progress_bar=false",
+]
+
+
+def test_evaluate_metric_overrides_merge_into_the_checkpoints(legacy_run, tmp_path) -> None:
+    """`metrics.fa_normaliser=512` composes (no `+`) and keeps the checkpoint's other options."""
+    cfg = compose_config(
+        "evaluate", tmp_path, [f"ckpt_path={legacy_run}", "metrics.fa_normaliser=512", *EVAL_TINY]
+    )
+    result, _ = evaluate(cfg)
+    assert result["metric_options"] == {
+        "threshold": 0.0,
+        "fa_rule": "legacy_area",
+        "fa_normaliser": 512,
+        "empty_policy": "skip",
+    }
+
+
+def test_evaluate_refuses_a_model_override(legacy_run, tmp_path) -> None:
+    cfg = compose_config(
+        "evaluate", tmp_path, [f"ckpt_path={legacy_run}", "+model=irsam_vit_b", *EVAL_TINY]
+    )
+    with pytest.raises(ValueError, match=r"build_irsam_vit_b cannot apply here.*Drop the model"):
+        evaluate(cfg)
+
+
+def test_saved_masks_follow_metrics_threshold(legacy_run, tmp_path) -> None:
+    """save_predictions binarises at metrics.threshold, the rule the metrics score."""
+    empty = []
+    for threshold in (-1e9, 1e9):
+        cfg = compose_config(
+            "evaluate",
+            tmp_path / str(threshold),
+            [f"ckpt_path={legacy_run}", f"metrics.threshold={threshold}", "save_predictions=true"]
+            + EVAL_TINY,
+        )
+        evaluate(cfg)
+        masks = sorted((tmp_path / str(threshold) / "predictions" / "masks").glob("*.png"))
+        from PIL import Image
+
+        empty.append([not np.asarray(Image.open(m)).any() for m in masks])
+    assert len(empty[0]) == 4 and not any(empty[0]) and all(empty[1])
+
+
+def test_train_false_returns_no_optimized_metric(tmp_path) -> None:
+    """`train.py train=false` tests the initial weights and exits cleanly (no KeyError)."""
+    cfg = compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES) + ["train=false"])
+    metrics, objects = train(cfg)
+    assert "test/IoU" in metrics and objects["optimized_metric"] is None
+
+
+def test_one_freeze_knob(tmp_path) -> None:
+    """`model.freeze` is the only freeze switch; the old `model.net.freeze` is refused loudly."""
+    import hydra
+    from hydra.errors import InstantiationException
+
+    cfg = compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES) + ["model.freeze=decoder_only"])
+    module = hydra.utils.instantiate(cfg.model)
+    trainable = {n.split(".")[0] for n, p in module.net.named_parameters() if p.requires_grad}
+    assert trainable == {"mask_decoder"}
+    cfg = compose_config(
+        "train", tmp_path, list(TINY_TRAIN_OVERRIDES) + ["+model.net.freeze=decoder_only"]
+    )
+    with pytest.raises(InstantiationException, match="freeze"):
+        hydra.utils.instantiate(cfg.model)
+
+
+def test_predict_uses_checkpoint_metric_options_and_plain_name_pairing(legacy_run, tmp_path) -> None:
+    """predict.py with gt= scores with the checkpoint's fa_rule/empty_policy; masks pair by plain
+    names (``[`` and ``*`` are not glob patterns) and non-image files are ignored."""
+    from irsam.data.synthetic import render_synthetic_sample
+
+    inputs, masks = tmp_path / "in", tmp_path / "gt"
+    inputs.mkdir()
+    masks.mkdir()
+    names = ["frame[1]", "frame*2", "frame3"]
+    for i, name in enumerate(names):
+        image, mask = render_synthetic_sample(i, "test", i, 48, 48)
+        (inputs / f"{name}.png").write_bytes(encode_png(image))
+        (masks / f"{name}.png").write_bytes(encode_png(mask * 255))
+    (masks / "frame3.txt").write_text("not a mask")
+    (masks / "frame[1].xml").write_text("<annotation/>")
+    out = tmp_path / "pred"
+    cfg = compose_config(
+        "predict",
+        tmp_path / "run",
+        [f"ckpt_path={legacy_run}", f"input={inputs}", f"gt={masks}", f"output={out}",
+         "trainer=cpu", "extras.print_config=false", "trainer.enable_progress_bar=false"],
+    )
+    summary, _ = predict(cfg)
+    assert summary["images"] == 3
+    assert summary["metric_options"]["fa_rule"] == "legacy_area"
+    assert summary["metric_options"]["empty_policy"] == "skip"
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["metric_options"]["fa_rule"] == "legacy_area"
+    assert sorted(p.stem for p in (out / "masks").iterdir()) == sorted(names)
+
+
+@pytest.mark.parametrize("loss", ["softiou", "irsam"])
+def test_divergence_stops_the_run_with_a_clear_error(tmp_path, loss: str) -> None:
+    """`optimizer.lr=1e30` makes the weights blow up: the run stops at the first non-finite loss
+    or output, names the fix, and leaves no checkpoint behind."""
+    cfg = compose_config(
+        "train",
+        tmp_path,
+        list(TINY_TRAIN_OVERRIDES)
+        + [f"loss={loss}", "optimizer.lr=1e30", "dataset.synthetic.num_train=16"],
+    )
+    with pytest.raises(FloatingPointError, match=r"diverged.*optimizer\.lr"):
+        train(cfg)
+    assert not list(tmp_path.glob("checkpoints/*.ckpt")), "a diverged run wrote a checkpoint"

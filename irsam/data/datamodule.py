@@ -103,8 +103,6 @@ class IRSTDDataModule(LightningDataModule):
       synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``image_size``
         (native side), ``num_train``, ``num_val``, ``num_test`` and ``render`` (options of
         :func:`irsam.data.synthetic.render_synthetic_sample`).
-      recipe (Mapping | None): values other configs read by interpolation
-        (``model_image_size``, ``max_epochs``); kept in the hyperparameters only.
     """
 
     def __init__(
@@ -132,7 +130,6 @@ class IRSTDDataModule(LightningDataModule):
         mask_size_mismatch: str = "error",
         augmentation: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
-        recipe: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)

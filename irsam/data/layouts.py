@@ -193,36 +193,72 @@ def _index_by_key(files: list[Path], key_of: Callable[[Path], str], what: str) -
     return index
 
 
+def collect_samples(
+    images: str | os.PathLike, masks: str | os.PathLike | None = None
+) -> list[Sample]:
+    """The image/mask pairing rule of every tool: an image file or folder, masks by stem.
+
+    A mask pairs with an image through :func:`mask_key` (``<stem>.<ext>`` or
+    ``<stem>_pixels0.<ext>``); only files with an image extension (:data:`IMAGE_SUFFIXES`) are
+    considered, so notes or XML files in the folders are ignored. Names are compared as plain
+    strings (no glob patterns).
+
+    Arguments:
+      images (str | PathLike): an image file or a folder of images.
+      masks (str | PathLike | None): a folder of masks; None for unlabelled images.
+    Returns:
+      list[Sample]: one per image, sorted by name; ``mask_path`` None without ``masks``.
+    Raises:
+      DatasetError: no images, a file that is not an image, two files sharing a name, or an
+        image without a mask.
+    """
+    source = Path(images)
+    if source.is_file():
+        if source.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DatasetError(
+                f"{source}: not an image file ({', '.join(IMAGE_SUFFIXES)}). Give an image or a "
+                "folder of images."
+            )
+        files = [source]
+    else:
+        files = list_images(source)
+    if not files:
+        raise DatasetError(f"{source}: no image files ({', '.join(IMAGE_SUFFIXES)}) found.")
+    index = _index_by_key(files, lambda p: p.stem, "image")
+    if masks is None:
+        return [Sample(key, index[key], None) for key in sorted(index)]
+    mask_index = _index_by_key(list_images(masks), mask_key, "mask")
+    no_mask = sorted(index[k] for k in index.keys() - mask_index.keys())
+    if no_mask:
+        raise DatasetError(
+            f"{len(no_mask)} image(s) have no mask in {masks}:\n{format_paths(no_mask)}\n"
+            "Add <stem>.png or <stem>_pixels0.png to the mask folder, or remove the image."
+        )
+    return [Sample(key, index[key], mask_index[key]) for key in sorted(index)]
+
+
 def pair_files(image_dir: Path, mask_dir: Path | None) -> dict[str, tuple[Path, Path | None]]:
-    """Pair every image with its mask.
+    """Pair every image of a dataset folder with its mask (:func:`collect_samples`), and check
+    that no mask is left without an image.
 
     Arguments:
       image_dir (Path): folder of images.
-      mask_dir (Path | None): folder of masks; ``None`` for unlabelled data (no pairing check).
+      mask_dir (Path | None): folder of masks; ``None`` for unlabelled data.
     Returns:
       dict[str, tuple[Path, Path | None]]: image stem → (image file, mask file or None).
     Raises:
-      DatasetError: an image has no mask, a mask has no image, or two files share a name.
+      DatasetError: as :func:`collect_samples`, or a mask has no image.
     """
-    images = _index_by_key(list_images(image_dir), lambda p: p.stem, "image")
-    if not images:
-        raise DatasetError(f"{image_dir}: no image files ({', '.join(IMAGE_SUFFIXES)}) found.")
-    if mask_dir is None:
-        return {key: (path, None) for key, path in images.items()}
-    masks = _index_by_key(list_images(mask_dir), mask_key, "mask")
-    no_mask = sorted(images[k] for k in images.keys() - masks.keys())
-    if no_mask:
-        raise DatasetError(
-            f"{len(no_mask)} image(s) have no mask in {mask_dir}:\n{format_paths(no_mask)}\n"
-            "Add <stem>.png or <stem>_pixels0.png to the mask folder, or remove the image."
-        )
-    no_image = sorted(masks[k] for k in masks.keys() - images.keys())
-    if no_image:
-        raise DatasetError(
-            f"{len(no_image)} mask(s) have no image in {image_dir}:\n{format_paths(no_image)}\n"
-            "Add the image with the same stem, or remove the mask."
-        )
-    return {key: (images[key], masks[key]) for key in sorted(images)}
+    samples = collect_samples(image_dir, mask_dir)
+    if mask_dir is not None:
+        names = {sample.name for sample in samples}
+        no_image = sorted(p for p in list_images(mask_dir) if mask_key(p) not in names)
+        if no_image:
+            raise DatasetError(
+                f"{len(no_image)} mask(s) have no image in {image_dir}:\n{format_paths(no_image)}\n"
+                "Add the image with the same stem, or remove the mask."
+            )
+    return {sample.name: (sample.image_path, sample.mask_path) for sample in samples}
 
 
 def find_split_file(root: Path, candidates: str | list[str]) -> Path:

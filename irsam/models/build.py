@@ -17,7 +17,6 @@ from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom
 from torch import nn
 
 from irsam.models.checkpoints import load_checkpoint
-from irsam.models.freeze import apply_freeze
 from irsam.models.gad import GranularityAwareDecoder
 from irsam.models.irsam import IRSAM
 from irsam.models.tiny_vit import TinyViTEncoder
@@ -107,9 +106,13 @@ def _build_irsam(
     resize_mode: str,
     channels_last: bool,
     checkpoint: str | None,
-    freeze: str,
+    edge_upsample: str = "logits",
 ) -> IRSAM:
-    """Assemble an :class:`IRSAM` around a built encoder, load weights, apply the freeze preset."""
+    """Assemble an :class:`IRSAM` around a built encoder and load weights.
+
+    Everything trains except the decoder heads the prompt-free forward never uses; the freeze
+    presets are applied by the LightningModule (``model.freeze``), the one place that knob lives.
+    """
     model = IRSAM(
         image_encoder=encoder,
         pe_layer=PositionEmbeddingRandom(PROMPT_EMBED_DIM // 2),
@@ -123,10 +126,11 @@ def _build_irsam(
         pixel_std=PIXEL_STD,
         resize_mode=resize_mode,
         channels_last=channels_last,
+        edge_upsample=edge_upsample,
     )
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
-    apply_freeze(model, freeze)
+    model.mask_decoder.freeze_unused_()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -145,9 +149,9 @@ def build_irsam_tiny(
     wpmd_diffusion: bool = True,
     wpmd_pad_mode: str = "replicate",
     gad_fusion: str = "deep+shallow",
+    edge_upsample: str = "logits",
     grad_checkpointing: bool = False,
     channels_last: bool = False,
-    freeze: str = "none",
 ) -> IRSAM:
     """IRSAM with MobileSAM's TinyViT-5M encoder (the paper's model, ≈ 12.33 M parameters).
 
@@ -163,9 +167,10 @@ def build_irsam_tiny(
       wpmd_diffusion (bool): False = DWT→IDWT only (ablation).
       wpmd_pad_mode (str): padding of odd maps, ``"replicate"`` or ``"reflect"``.
       gad_fusion (str): ``"deep"``, ``"shallow"`` or ``"deep+shallow"``.
+      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
+        :class:`IRSAM`).
       grad_checkpointing (bool): activation checkpointing per encoder block (training only).
       channels_last (bool): channels-last memory format for weights and encoder inputs.
-      freeze (str): freeze preset (``irsam.models.freeze``).
     Returns:
       IRSAM: the model (training mode, CPU, float32).
     """
@@ -188,10 +193,10 @@ def build_irsam_tiny(
         encoder=encoder,
         edge_branch=True,
         gad_fusion=gad_fusion,
+        edge_upsample=edge_upsample,
         resize_mode=resize_mode,
         channels_last=channels_last,
         checkpoint=checkpoint,
-        freeze=freeze,
     )
 
 
@@ -214,9 +219,9 @@ def build_irsam_vit(
     wpmd_pad_mode: str = "replicate",
     edge_branch: bool = True,
     gad_fusion: str = "deep+shallow",
+    edge_upsample: str = "logits",
     grad_checkpointing: bool = False,
     channels_last: bool = False,
-    freeze: str = "none",
 ) -> IRSAM:
     """IRSAM with a SAM-style ViT encoder of any size (ViT-B/L/H or small test configurations).
 
@@ -238,9 +243,10 @@ def build_irsam_vit(
       wpmd_pad_mode (str): padding of odd maps.
       edge_branch (bool): GAD edge branch (False for the plain SAM baseline decoder).
       gad_fusion (str): ``"deep"``, ``"shallow"`` or ``"deep+shallow"``.
+      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
+        :class:`IRSAM`).
       grad_checkpointing (bool): activation checkpointing per block (training only).
       channels_last (bool): channels-last memory format.
-      freeze (str): freeze preset.
     Returns:
       IRSAM: the model.
     """
@@ -269,10 +275,10 @@ def build_irsam_vit(
         encoder=encoder,
         edge_branch=edge_branch,
         gad_fusion=gad_fusion,
+        edge_upsample=edge_upsample,
         resize_mode=resize_mode,
         channels_last=channels_last,
         checkpoint=checkpoint,
-        freeze=freeze,
     )
 
 
@@ -299,7 +305,6 @@ def build_mobile_sam(
     resize_mode: str = "nearest",
     grad_checkpointing: bool = False,
     channels_last: bool = False,
-    freeze: str = "none",
 ) -> IRSAM:
     """Baseline: MobileSAM fine-tuned prompt-free (TinyViT-5M, SAM decoder, no WPMD/edge branch).
 
@@ -309,7 +314,6 @@ def build_mobile_sam(
       resize_mode (str): ``"nearest"`` or ``"bilinear"``.
       grad_checkpointing (bool): activation checkpointing per encoder block (training only).
       channels_last (bool): channels-last memory format.
-      freeze (str): freeze preset.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
@@ -323,7 +327,6 @@ def build_mobile_sam(
         resize_mode=resize_mode,
         channels_last=channels_last,
         checkpoint=checkpoint,
-        freeze=freeze,
     )
 
 
@@ -335,7 +338,6 @@ def build_sam_vit_b(
     resize_mode: str = "nearest",
     grad_checkpointing: bool = False,
     channels_last: bool = False,
-    freeze: str = "none",
 ) -> IRSAM:
     """Baseline: SAM ViT-B fine-tuned prompt-free (SAM decoder, no WPMD, no edge branch).
 
@@ -346,7 +348,6 @@ def build_sam_vit_b(
       resize_mode (str): ``"nearest"`` or ``"bilinear"``.
       grad_checkpointing (bool): activation checkpointing per block (training only).
       channels_last (bool): channels-last memory format.
-      freeze (str): freeze preset.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
@@ -360,7 +361,6 @@ def build_sam_vit_b(
         edge_branch=False,
         grad_checkpointing=grad_checkpointing,
         channels_last=channels_last,
-        freeze=freeze,
     )
 
 

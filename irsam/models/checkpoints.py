@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Strict checkpoint loading with explicit key maps and allow-lists (irsam-reference.md §7).
+"""Strict checkpoint loading with explicit key maps and allow-lists (docs/model.md §7).
 
 Accepted files (always read with ``torch.load(weights_only=True)``):
 
@@ -44,7 +44,12 @@ _IGNORED_PROMPT = (
     "prompt_encoder.point_embeddings.",
     "prompt_encoder.not_a_point_embed.",
     "prompt_encoder.mask_downscaling.",
+    # the authors' IRSAM prompt encoder (IPIC-Lab/IRSAM build_sam_IRSAM) builds a second,
+    # unused random-Fourier PE of 32 features
+    "prompt_encoder.pe_layer_2.",
 )
+# The authors always build the shallow branch; a model with gad_fusion=deep has none.
+_OPTIONAL_BRANCH = "mask_decoder.compress_vit_feat."
 # SAM prompt-encoder keys that IRSAM keeps, and their names in IRSAM.
 _RENAMED = {
     "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix": (
@@ -150,6 +155,34 @@ def read_checkpoint(path: PathLike) -> dict[str, object]:
     return obj
 
 
+def read_training_checkpoint(path: PathLike) -> dict[str, object]:
+    """Read a checkpoint written by ``train.py`` (a Lightning ``.ckpt``) with clear errors.
+
+    Arguments:
+      path (str | PathLike): the ``.ckpt`` file.
+    Returns:
+      dict: the checkpoint, with ``state_dict`` and ``hyper_parameters`` (the module's config).
+    Raises:
+      FileNotFoundError: the file does not exist.
+      CheckpointError: unreadable (see :func:`read_checkpoint`), or not written by ``train.py``.
+    """
+    obj = read_checkpoint(path)
+    hparams = obj.get("hyper_parameters")
+    if not isinstance(obj.get("state_dict"), dict) or not isinstance(hparams, dict) \
+            or "net" not in hparams:
+        kind = _detect_kind(obj)
+        hint = (
+            "pretrained SAM / MobileSAM weights go to model.net.checkpoint=<file> (training)"
+            if kind == "sam"
+            else "use a .ckpt written by train.py (logs/<task>/runs/<time>/checkpoints/)"
+        )
+        raise CheckpointError(
+            f"checkpoint file {path} was not written by irsam's train.py (it holds no module "
+            f"config and state_dict; it looks like a {kind!r} file): {hint}"
+        )
+    return obj
+
+
 def _flat_state_dict(obj: Mapping[str, object], file: str) -> dict[str, torch.Tensor]:
     """Check that a mapping is a flat name → tensor state dict."""
     bad = [key for key, value in obj.items() if not isinstance(value, torch.Tensor)]
@@ -198,7 +231,7 @@ def _detect_kind(obj: Mapping[str, object]) -> str:
 
 
 def _map_keys(
-    state: dict[str, torch.Tensor], kind: str, model: nn.Module
+    state: dict[str, torch.Tensor], kind: str, model: nn.Module, expected: Mapping[str, object]
 ) -> tuple[dict[str, torch.Tensor], list[str], tuple[str, ...]]:
     """Rename file keys to model keys.
 
@@ -207,8 +240,11 @@ def _map_keys(
     """
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
+    has_branch = any(k.startswith(_OPTIONAL_BRANCH) for k in expected)
     for key, value in state.items():
-        if key.startswith(_IGNORED_HEAD):
+        if key.startswith(_IGNORED_HEAD) or (
+            isinstance(model, IRSAM) and key.startswith(_OPTIONAL_BRANCH) and not has_branch
+        ):
             ignored.append(key)
         elif isinstance(model, IRSAM) and kind == "sam" and key.startswith("prompt_encoder."):
             if key in _RENAMED:
@@ -272,9 +308,9 @@ def load_checkpoint(model: nn.Module, path: PathLike, *, kind: str = "auto") -> 
             "a promptable Sam needs a MobileSAM/SAM file"
         )
 
-    mapped, dropped, allowed_new = _map_keys(state, detected, model)
-    ignored += dropped
     expected = model.state_dict()
+    mapped, dropped, allowed_new = _map_keys(state, detected, model, expected)
+    ignored += dropped
     unexpected = sorted(k for k in mapped if k not in expected)
     missing = sorted(k for k in expected if k not in mapped and not k.startswith(allowed_new))
     mismatched = sorted(
@@ -310,6 +346,8 @@ def load_checkpoint(model: nn.Module, path: PathLike, *, kind: str = "auto") -> 
         ignored=tuple(sorted(ignored)),
     )
     log.info("loaded checkpoint %s", report.summary())
+    if report.ignored:
+        log.info("ignored keys of %s: %s", file, ", ".join(report.ignored))
     return report
 
 

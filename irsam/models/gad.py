@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""GAD: the Granularity-Aware Decoder with an edge token (irsam-reference.md §4).
+"""GAD: the Granularity-Aware Decoder with an edge token (docs/model.md §4).
 
 SAM's mask decoder extended HQ-SAM style. Token order in the transformer is
 ``[iou_token, mask_tokens(4), edge_token]``. Module names follow SAM (``iou_token``,

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 RESIZE_MODES = ("nearest", "bilinear")
+EDGE_UPSAMPLE = ("logits", "probabilities")
 
 
 class IRSAM(nn.Module):
@@ -36,6 +37,7 @@ class IRSAM(nn.Module):
         pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
         resize_mode: str = "nearest",
         channels_last: bool = False,
+        edge_upsample: str = "logits",
     ) -> None:
         """
         Arguments:
@@ -50,11 +52,19 @@ class IRSAM(nn.Module):
             nearest upsampling of 512² inputs) or ``"bilinear"``.
           channels_last (bool): feed the encoder channels-last tensors (pair with weights in
             channels-last memory format for faster convs on GPU).
+          edge_upsample (str): order of the edge map's sigmoid and its upsampling to the input
+            size: ``"probabilities"`` (the authors' code: sigmoid on the 4g×4g decoder grid, then
+            bilinear upsampling of the probabilities) or ``"logits"`` (bilinear upsampling of the
+            logits, then sigmoid). See docs/model.md, "Edge branch".
         """
         super().__init__()
         assert resize_mode in RESIZE_MODES, (
             f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}"
         )
+        assert edge_upsample in EDGE_UPSAMPLE, (
+            f"edge_upsample must be one of {EDGE_UPSAMPLE}, got {edge_upsample!r}"
+        )
+        self.edge_upsample = edge_upsample
         self.image_encoder = image_encoder
         self.pe_layer = pe_layer
         self.no_mask_embed = no_mask_embed
@@ -130,9 +140,10 @@ class IRSAM(nn.Module):
           images (torch.Tensor): B×3×H×W float RGB on the 0-255 scale, any H, W (grey images
             repeated to 3 channels upstream). Resized to S×S (aspect not kept).
         Returns:
-          dict[str, torch.Tensor]: ``"mask_logits"`` B×1×H×W (threshold at ``mask_threshold``)
-            and, for models with the edge branch, ``"edge_logits"`` B×1×H×W; both logits,
-            bilinearly resized to the input size.
+          dict[str, torch.Tensor]: ``"mask_logits"`` B×1×H×W logits (threshold at
+            ``mask_threshold``) and, for models with the edge branch, ``"edge_probs"`` B×1×H×W
+            edge probabilities in [0, 1]; both bilinearly resized to the input size (the edge in
+            the order set by ``edge_upsample``).
         """
         assert images.ndim == 4 and images.shape[1] == 3, (
             f"expected B×3×H×W RGB images (repeat grey to 3 channels), got {tuple(images.shape)}"
@@ -149,7 +160,16 @@ class IRSAM(nn.Module):
             shallow_embeddings=shallow,
         )
         size = images.shape[-2:]
-        return {
-            key: F.interpolate(value, size=size, mode="bilinear", align_corners=False)
-            for key, value in outputs.items()
-        }
+
+        def upsample(value: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(value, size=size, mode="bilinear", align_corners=False)
+
+        result = {"mask_logits": upsample(outputs["mask_logits"])}
+        if "edge_logits" in outputs:
+            edge = outputs["edge_logits"]
+            result["edge_probs"] = (
+                upsample(torch.sigmoid(edge))
+                if self.edge_upsample == "probabilities"
+                else torch.sigmoid(upsample(edge))
+            )
+        return result

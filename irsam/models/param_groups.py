@@ -72,7 +72,7 @@ def build_param_groups(
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Parameter counts as reported (irsam-reference.md §6).
+    """Parameter counts as reported (docs/model.md §6).
 
     Arguments:
       model (nn.Module): an :class:`IRSAM` model.

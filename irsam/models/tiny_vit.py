@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""TinyViT image encoder with MobileSAM's parameter names (irsam-reference.md §2.1, §7.1).
+"""TinyViT image encoder with MobileSAM's parameter names (docs/model.md §2.1, §7).
 
 Written for this project after the TinyViT paper (Wu et al., ECCV 2022) and MobileSAM's
 ``vit_t`` layout, so ``mobile_sam.pt`` loads key for key. Differences from MobileSAM: no

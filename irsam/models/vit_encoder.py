@@ -5,7 +5,7 @@ The module subclasses segment-anything's encoder, so parameter names equal those
 ``sam_vit_*.pth`` under ``image_encoder.``. Parameters keep the pretraining layout (absolute
 position embedding for ``pretrain_img_size``); another internal resolution resizes the position
 embedding bicubically at forward time, and SAM's attention interpolates its relative-position
-tables itself (irsam-reference.md §2.2).
+tables itself (docs/model.md §2.2).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""WPMD: Wavelet-based Perona-Malik Diffusion on a 2-D feature map (irsam-reference.md §5.3).
+"""WPMD: Wavelet-based Perona-Malik Diffusion on a 2-D feature map (docs/model.md §5).
 
 One explicit Perona-Malik step is carried out as wavelet shrinkage (Mrázek & Weickert): the
 magnitude of the one-level detail coefficients plays the role of |∇u|, and every detail band is

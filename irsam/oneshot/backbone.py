@@ -554,10 +554,9 @@ def _prompt_sam(encoder: str, checkpoint: str | None) -> Sam:
 
 def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
     """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights-only load)."""
-    from irsam.tasks.evaluate import lit_module_from_checkpoint
-    from irsam.utils.config import load_lightning_checkpoint
+    from irsam.lit_module import IRSAMLitModule
 
-    return lit_module_from_checkpoint(load_lightning_checkpoint(irsam_checkpoint)).net
+    return IRSAMLitModule.from_checkpoint(irsam_checkpoint).net
 
 
 IRSAM_PPCF_KINDS = ("irsam", "mobile_sam")

@@ -13,39 +13,14 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from irsam.callbacks import TestPredictionWriter
+from irsam.callbacks import PredictionWriter
 from irsam.lit_module import IRSAMLitModule
 from irsam.models import count_parameters
 from irsam.tasks.report import metrics_table, write_results
 from irsam.utils import atomic_write_bytes, get_logger
-from irsam.utils.config import instantiate_group, load_lightning_checkpoint, task_wrapper
+from irsam.utils.config import instantiate_group, task_wrapper
 
 log = get_logger(__name__)
-
-
-def lit_module_from_checkpoint(checkpoint: dict[str, Any], **overrides: Any) -> IRSAMLitModule:
-    """Rebuild the LightningModule stored in a ``train.py`` checkpoint and load its weights strictly.
-
-    The network is rebuilt from the model config saved in the checkpoint (pretrained-weight paths
-    are dropped: the weights come from the checkpoint itself).
-
-    Arguments:
-      checkpoint (dict): from :func:`irsam.utils.config.load_lightning_checkpoint`.
-      overrides: keyword arguments of :class:`IRSAMLitModule` to replace (e.g. ``pd_fa_thresholds``).
-    Returns:
-      IRSAMLitModule: in eval mode, without optimiser.
-    """
-    hparams = dict(checkpoint["hyper_parameters"])
-    model_cfg = OmegaConf.create(hparams["model_config"])
-    model_cfg.net.checkpoint = None
-    loss_cfg = hparams.get("loss_config")
-    kwargs = {k: hparams[k] for k in ("layer_decay", "freeze", "metrics", "model_config",
-                                      "loss_config", "train_image_size") if k in hparams}
-    kwargs.update(overrides)
-    module = IRSAMLitModule(net=hydra.utils.instantiate(model_cfg.net),
-                            loss=hydra.utils.instantiate(OmegaConf.create(loss_cfg)), **kwargs)
-    module.load_state_dict(checkpoint["state_dict"], strict=True)
-    return module.eval()
 
 
 def _write_curve(output_dir: Path, curve: dict[str, torch.Tensor]) -> None:
@@ -75,6 +50,53 @@ def _write_curve(output_dir: Path, curve: dict[str, torch.Tensor]) -> None:
     atomic_write_bytes(output_dir / "pd_fa_curve.png", buffer.getvalue())
 
 
+def metric_overrides(cfg: DictConfig) -> dict[str, Any] | None:
+    """The ``metrics.*`` keys a user set (non-null) for merging into a checkpoint's own options.
+
+    Arguments:
+      cfg (DictConfig): an ``evaluate.yaml`` / ``predict.yaml`` config.
+    Returns:
+      dict | None: e.g. ``{"fa_rule": "legacy_area"}``; None when nothing is set.
+    """
+    options = OmegaConf.to_container(cfg.get("metrics") or OmegaConf.create({}), resolve=True)
+    chosen = {key: value for key, value in options.items() if value is not None}
+    return chosen or None
+
+
+def refuse_model_override(cfg: DictConfig) -> None:
+    """Stop when a ``model`` config was added to an evaluation: the checkpoint defines the network.
+
+    Arguments:
+      cfg (DictConfig): an ``evaluate.yaml`` / ``predict.yaml`` / ``export.yaml`` config.
+    Raises:
+      ValueError: ``cfg.model`` is set.
+    """
+    if cfg.get("model") is not None:
+        raise ValueError(
+            f"model={cfg.model.get('net', {}).get('_target_', cfg.model)} cannot apply here: the "
+            f"network is rebuilt from the checkpoint's own config (ckpt_path={cfg.ckpt_path}). "
+            "Drop the model override; to use another network, train it with train.py first."
+        )
+
+
+def checkpoint_data_options(cfg: DictConfig, module: IRSAMLitModule) -> dict[str, Any]:
+    """Loader options a checkpoint was trained with, overridden by the ones the user set.
+
+    Arguments:
+      cfg (DictConfig): config with optional ``image_size`` and ``high_bit_norm`` keys (null =
+        the checkpoint's).
+      module (IRSAMLitModule): from :meth:`IRSAMLitModule.from_checkpoint`.
+    Returns:
+      dict: ``image_size`` and ``high_bit_norm`` (and, when stored, ``eval_resize``,
+      ``pad_divisor``, ``pad_value``).
+    """
+    stored = module.datamodule_hparams
+    options = {key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored}
+    options["image_size"] = int(cfg.get("image_size") or stored.get("image_size") or 512)
+    options["high_bit_norm"] = cfg.get("high_bit_norm") or stored.get("high_bit_norm", "percentile")
+    return options
+
+
 @task_wrapper
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score ``cfg.ckpt_path`` on the dataset's test split and write results.json / results.md.
@@ -84,42 +106,50 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     Returns:
       tuple[dict, dict]: (results, the built objects).
     """
-    checkpoint = load_lightning_checkpoint(cfg.ckpt_path)
+    refuse_model_override(cfg)
+    thresholds = list(cfg.pd_fa_thresholds) if cfg.get("pd_fa_thresholds") else None
+    model = IRSAMLitModule.from_checkpoint(
+        cfg.ckpt_path, metrics=metric_overrides(cfg), pd_fa_thresholds=thresholds
+    )
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    train_size = checkpoint["hyper_parameters"].get("train_image_size")
-    if cfg.get("image_size") is None and train_size is not None:
-        cfg.dataset.image_size = train_size
-    elif cfg.get("image_size") is not None:
-        cfg.dataset.image_size = cfg.image_size
+    cfg.dataset.image_size = checkpoint_data_options(cfg, model)["image_size"]
     datamodule = hydra.utils.instantiate(cfg.dataset)
-    thresholds = list(cfg.pd_fa_thresholds) if cfg.get("pd_fa_thresholds") else None
-    overrides: dict[str, Any] = {"pd_fa_thresholds": thresholds}
-    if cfg.get("metrics"):
-        overrides["metrics"] = OmegaConf.to_container(cfg.metrics, resolve=True)
-    model = lit_module_from_checkpoint(checkpoint, **overrides)
 
     output_dir = Path(cfg.paths.output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("save_predictions"):
-        callbacks.append(TestPredictionWriter(str(output_dir / "predictions")))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks,
-                                                 logger=instantiate_group(cfg.get("logger")) or False)
+        callbacks.append(PredictionWriter(str(output_dir / "predictions")))
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")) or False
+    )
     trainer.test(model=model, datamodule=datamodule)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     counts = count_parameters(model.net)
     images_per_s = model.test_images / max(model.test_seconds, 1e-9)
-    results = {"checkpoint": str(cfg.ckpt_path), "dataset": cfg.dataset.get("name"),
-               "split": "test", "images": model.test_images, "metrics": metrics,
-               "params": counts, "images_per_s": images_per_s,
-               "metric_options": OmegaConf.to_container(OmegaConf.create(model.hparams.metrics or {}))}
-    table = metrics_table(metrics, "test/", extra={"Params (M)": counts["total"] / 1e6,
-                                                   "images/s": images_per_s})
+    results = {
+        "checkpoint": str(cfg.ckpt_path),
+        "dataset": cfg.dataset.get("name"),
+        "split": "test",
+        "images": model.test_images,
+        "metrics": metrics,
+        "params": counts,
+        "images_per_s": images_per_s,
+        "metric_options": dict(model.hparams.metrics or {}),
+    }
+    table = metrics_table(
+        metrics, "test/", extra={"Params (M)": counts["total"] / 1e6, "images/s": images_per_s}
+    )
     if trainer.is_global_zero:
         write_results(output_dir, results, table)
         if model.test_curve is not None:
             _write_curve(output_dir, model.test_curve.compute())
-    log.info("Evaluation of %s on %s (%d test images):\n%s", cfg.ckpt_path,
-             cfg.dataset.get("name"), model.test_images, table)
+    log.info(
+        "Evaluation of %s on %s (%d test images):\n%s",
+        cfg.ckpt_path,
+        cfg.dataset.get("name"),
+        model.test_images,
+        table,
+    )
     return results, {"datamodule": datamodule, "model": model, "trainer": trainer}

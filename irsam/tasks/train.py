@@ -20,29 +20,6 @@ from irsam.utils.config import instantiate_group, metric_value, resolve_ckpt_pat
 log = get_logger(__name__)
 
 
-def build_lit_module(cfg: DictConfig) -> IRSAMLitModule:
-    """Build the network, loss, optimiser and scheduler and wrap them in the LightningModule.
-
-    Arguments:
-      cfg (DictConfig): the composed ``train.yaml`` config.
-    Returns:
-      IRSAMLitModule: ready to fit.
-    """
-    return IRSAMLitModule(
-        net=hydra.utils.instantiate(cfg.model.net),
-        loss=hydra.utils.instantiate(cfg.loss),
-        optimizer=hydra.utils.instantiate(cfg.optimizer),
-        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        layer_decay=cfg.model.layer_decay,
-        freeze=cfg.model.freeze,
-        compile=cfg.compile,
-        metrics=OmegaConf.to_container(cfg.metrics, resolve=True),
-        model_config=OmegaConf.to_container(cfg.model, resolve=True),
-        loss_config=OmegaConf.to_container(cfg.loss, resolve=True),
-        train_image_size=cfg.dataset.image_size,
-    )
-
-
 @task_wrapper
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit on the train split, select on the validation split, then test the selected checkpoint.
@@ -50,27 +27,37 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     Arguments:
       cfg (DictConfig): the composed ``train.yaml`` config.
     Returns:
-      tuple[dict, dict]: (all logged metrics as floats, the built objects).
+      tuple[dict, dict]: (all logged metrics as floats, the built objects; ``optimized_metric``
+      is the value of ``cfg.optimized_metric`` after training, None when ``train=false``).
     """
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.dataset)
-    model = build_lit_module(cfg)
+    model: IRSAMLitModule = hydra.utils.instantiate(cfg.model)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # the LR monitor needs a logger; without one there is nothing to monitor into
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     counts = count_parameters(model.net)
-    log.info("Parameters: total %.3f M, trainable %.3f M, effective %.3f M",
-             counts["total"] / 1e6, counts["trainable"] / 1e6, counts["effective"] / 1e6)
+    log.info(
+        "Parameters: total %.3f M, trainable %.3f M, effective %.3f M",
+        counts["total"] / 1e6,
+        counts["trainable"] / 1e6,
+        counts["effective"] / 1e6,
+    )
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+    optimized = None
     if cfg.get("train"):
-        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name)
+        ckpt_path = resolve_ckpt_path(
+            cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name, cfg.model
+        )
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        optimized = metric_value(trainer.callback_metrics, cfg.get("optimized_metric"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
@@ -79,7 +66,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             log.warning("No best checkpoint was saved: testing the current weights")
         trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        log.info("Test results (%s):\n%s", best or "current weights", metrics_table(metrics, "test/"))
+        log.info(
+            "Test results (%s):\n%s", best or "current weights", metrics_table(metrics, "test/")
+        )
         log.info("Best checkpoint: %s", best or "none")
-    return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer,
-                     "optimized_metric": metric_value(metrics, cfg.get("optimized_metric"))}
+    return metrics, {
+        "datamodule": datamodule,
+        "model": model,
+        "trainer": trainer,
+        "optimized_metric": optimized,
+    }

@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
 from irsam.utils.atomic import atomic_write_bytes
 from irsam.utils.logging import get_logger
 
@@ -56,18 +57,25 @@ def apply_extras(cfg: DictConfig) -> None:
             atomic_write_bytes(Path(output_dir) / "tags.log", str(list(cfg.get("tags") or [])).encode())
 
 
-def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str) -> str | None:
-    """Turn ``ckpt_path`` into a file path.
+def resolve_ckpt_path(
+    ckpt_path: str | None, log_dir: str, task_name: str, model_cfg: DictConfig | None = None
+) -> str | None:
+    """Turn ``ckpt_path`` into a checked checkpoint file to resume from.
 
     ``auto`` picks the newest ``last.ckpt`` under ``<log_dir>/<task_name>/`` (single runs and
-    multiruns), or None when there is none (a fresh start). Any other value must be an existing file.
+    multiruns), or None when there is none (a fresh start). Any other value must be a readable
+    ``train.py`` checkpoint; with ``model_cfg`` its network must be the one this run builds.
 
     Arguments:
       ckpt_path (str | None): None, ``auto``, or a path.
       log_dir (str): the logs root (``paths.log_dir``).
       task_name (str): the task whose runs are searched.
+      model_cfg (DictConfig | None): this run's ``model`` config, checked against the file's.
     Returns:
       str | None: a checkpoint file, or None.
+    Raises:
+      FileNotFoundError: the path does not exist.
+      CheckpointError: unreadable, not a ``train.py`` checkpoint, or another network.
     """
     if ckpt_path is None:
         return None
@@ -76,49 +84,37 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str) -> st
         if not candidates:
             log.info("ckpt_path=auto: no last.ckpt under %s; starting fresh", Path(log_dir) / task_name)
             return None
-        newest = max(candidates, key=os.path.getmtime)
-        log.info("ckpt_path=auto: resuming from %s", newest)
-        return newest
+        ckpt_path = max(candidates, key=os.path.getmtime)
+        log.info("ckpt_path=auto: resuming from %s", ckpt_path)
     if not Path(ckpt_path).is_file():
         raise FileNotFoundError(
             f"ckpt_path={ckpt_path}: no such file. Give the path of a .ckpt written by train.py "
             "(e.g. logs/train/runs/<time>/checkpoints/last.ckpt) or ckpt_path=auto."
         )
+    stored = read_training_checkpoint(ckpt_path)["hyper_parameters"]["net"]
+    if model_cfg is not None and stored.get("_target_") != model_cfg.net.get("_target_"):
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} holds a {stored.get('_target_')} network; this run builds "
+            f"{model_cfg.net.get('_target_')}. Drop the model override to resume it, or start a "
+            "new run from its weights with model.net.checkpoint=<file> (no ckpt_path)."
+        )
     return str(ckpt_path)
 
 
-def load_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Open a checkpoint written by ``train.py`` safely (``weights_only=True``).
-
-    Arguments:
-      path (str | PathLike): the ``.ckpt`` file.
-    Returns:
-      dict[str, Any]: the checkpoint, with ``state_dict`` and ``hyper_parameters``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such file. Point ckpt_path at a .ckpt written by train.py.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise ValueError(
-            f"{path}: cannot be read as a PyTorch checkpoint ({type(err).__name__}: {err}). "
-            "The file is truncated, corrupt or not a checkpoint: use another .ckpt."
-        ) from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint \
-            or "model_config" not in checkpoint.get("hyper_parameters", {}):
-        raise ValueError(
-            f"{path}: not a checkpoint written by irsam's train.py (no state_dict / model_config). "
-            "Pretrained SAM / MobileSAM weights go to model.net.checkpoint for training instead."
-        )
-    return checkpoint
+def is_out_of_memory(err: BaseException) -> bool:
+    """True for an accelerator or host allocation failure (``torch.OutOfMemoryError`` on GPUs;
+    CPU allocations that fail raise a ``RuntimeError`` from PyTorch's CPU allocator)."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
+    )
 
 
 def task_wrapper(task: Callable[[DictConfig], tuple[dict, dict]]) -> Callable[[DictConfig], tuple[dict, dict]]:
     """Run a task with extras applied, log failures with the run folder, and close wandb runs.
 
-    In a multirun, a trial that runs out of memory returns NaN metrics instead of killing the
-    sweep (Optuna marks it failed).
+    In a multirun, a trial that runs out of memory returns a NaN ``optimized_metric`` instead of
+    raising: Optuna records the trial as failed (a NaN value) and the sweep goes on; a plain
+    grid moves on to its next job.
 
     Arguments:
       task (Callable): ``task(cfg) -> (metric_dict, object_dict)``.
@@ -131,13 +127,15 @@ def task_wrapper(task: Callable[[DictConfig], tuple[dict, dict]]) -> Callable[[D
         apply_extras(cfg)
         try:
             return task(cfg)
-        except torch.OutOfMemoryError:
+        except (torch.OutOfMemoryError, RuntimeError) as err:
             from hydra.core.hydra_config import HydraConfig
 
-            if HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN":
-                log.exception("out of memory: this sweep trial is marked failed")
-                return {cfg.get("optimized_metric", "val/IoU_best"): float("nan")}, {}
-            raise
+            multirun = HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN"
+            if not (multirun and is_out_of_memory(err)):
+                raise
+            log.exception("out of memory: this sweep trial is marked failed")
+            name = cfg.get("optimized_metric") or "val/IoU_best"
+            return {name: float("nan")}, {"optimized_metric": float("nan")}
         finally:
             log.info("Output dir: %s", cfg.paths.output_dir)
             try:
