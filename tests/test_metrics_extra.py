@@ -346,3 +346,36 @@ def test_matches_pyirstdmetrics(tmp_path: Path) -> None:
     for name in ("mean_precision", "mean_recall", "mean_fpr"):
         assert curves[name] == pytest.approx(ref[name][::-1], rel=1e-12, abs=1e-15), name
     assert 0 < ours["hIoU"] < 1 and 0 < ours["loc_m2s_err"] + ours["loc_s2m_err"]
+
+
+# ------------------------------------------------------------------------------- reports
+
+
+def test_error_analysis_fractions_add_up_to_one() -> None:
+    cases = reference_cases(seed=1)
+    metric = IRSTDMetrics(extra=["opdc"])
+    for logits, target in cases:
+        metric.update(logits, target)
+    v = {key: float(value) for key, value in metric.compute().items()}
+    seg = v["seg_IoU"] + v["seg_mrg_err"] + v["seg_itf_err"] + v["seg_pcp_err"]
+    loc = v["loc_IoU"] + v["loc_s2m_err"] + v["loc_m2s_err"] + v["loc_itf_err"]
+    assert seg == pytest.approx(1.0, abs=1e-12)
+    assert loc + v["loc_pcp_err"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_report_writers(tmp_path: Path) -> None:
+    from irsam.metrics_report import metric_rules, write_report
+
+    metric = IRSTDMetrics(extra=ALL, curve_bins=5, worst_images=3)
+    for k, (logits, target) in enumerate(reference_cases()[:6]):
+        metric.update(logits, target, names=[f"case{k}"])
+    markdown = write_report(metric.report(), tmp_path)
+    assert "| <= 9 |" in markdown and "| 10-80 |" in markdown
+    assert markdown.count("| case") == 3
+    pr = (tmp_path / "pr_curve.csv").read_text().splitlines()
+    assert pr[0] == "threshold,precision,recall,f1,mean_precision,mean_recall" and len(pr) == 5
+    assert len((tmp_path / "per_image.csv").read_text().splitlines()) == 7
+    assert (tmp_path / "roc_curve.png").stat().st_size > 0
+    rules = metric_rules(metric)
+    assert rules["fa_rule"] == "component" and rules["opdc"]["pad_empty"] is True
+    json.dumps(rules)
