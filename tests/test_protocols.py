@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from irsam.data.collate import collate_irstd
 from irsam.data.datamodule import IRSTDDataModule
 from irsam.data.errors import DatasetError
 from irsam.data.layouts import read_split_file, resolve_splits
@@ -163,3 +164,41 @@ def test_synthetic_record() -> None:
     record = protocol_record(datamodule)
     assert record["protocol"] == "synthetic" and record["sizes"]["train"] == 4
     assert record["sizes"]["val"] == 2
+
+
+@pytest.mark.real_data
+def test_sirst3_union_of_the_present_members(caplog: pytest.LogCaptureFixture) -> None:
+    nuaa, nudt = shared_dataset("NUAA-SIRST"), shared_dataset("NUDT-SIRST")
+    basicirstd_list("train_SIRST3.txt")
+    members = {
+        "nuaa_sirst.root": str(nuaa),
+        "nudt_sirst.root": str(nudt),
+        "irstd1k.root": str(nuaa.parent / "IRSTD-1k-not-here"),
+    }
+    overrides = {f"members.{k}": v for k, v in members.items()}
+    with caplog.at_level("WARNING"):
+        datamodule = build("sirst3", image_size=64, **overrides)
+    assert datamodule.members_present == ["nuaa_sirst", "nudt_sirst"]
+    assert "irstd1k" in caplog.text and "missing" in caplog.text
+    record = protocol_record(datamodule)
+    assert record["protocol"] == "union-standard" and record["members_missing"] == ["irstd1k"]
+    assert record["sizes"]["trainval"] == 213 + 663 and record["sizes"]["test"] == 214 + 664
+    tests = {k: len(v) for k, v in datamodule.member_test_datasets.items()}
+    assert tests == {"nuaa_sirst": 214, "nudt_sirst": 664}
+    train = {s.name for s in datamodule.train_dataset.samples + datamodule.val_dataset.samples}
+    assert train <= set(read_split_file(basicirstd_list("train_SIRST3.txt")))
+    test = {s.name for s in datamodule.test_dataset.samples}
+    assert test <= set(read_split_file(basicirstd_list("test_SIRST3.txt")))
+    loaders = datamodule.member_test_dataloaders()
+    assert list(loaders) == ["nuaa_sirst", "nudt_sirst"]
+    union = datamodule.test_dataset  # sorted by name: NUDT's 000xxx first, NUAA's Misc_* last
+    first, last = union[0], union[len(union) - 1]
+    assert first["orig_size"].tolist() == [256, 256] and last["orig_size"].tolist() != [256, 256]
+    batch = collate_irstd([first, last])
+    assert batch["image"].shape == (2, 3, 64, 64)
+
+
+def test_sirst3_refuses_when_no_member_is_present(tmp_path: Path) -> None:
+    cfg = {f"members.{m}.root": str(tmp_path / m) for m in ("nuaa_sirst", "nudt_sirst", "irstd1k")}
+    with pytest.raises(DatasetError, match="none of the member datasets exists"):
+        build("sirst3", **cfg)

@@ -49,6 +49,25 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
     }
     sizes["trainval"] = sizes["train"] + sizes["val"]
     name = datamodule.name
+    if hasattr(datamodule, "member_records"):
+        protocols = sorted({r["protocol"] for r in datamodule.member_records.values()})
+        return {
+            "dataset": name,
+            "protocol": f"union-{'+'.join(protocols)}",
+            "split": "union",
+            "source": "union of the members' splits ("
+            + ", ".join(datamodule.members_present)
+            + ")",
+            "root": None,
+            "files": None,
+            "exclude": [],
+            "sizes": sizes,
+            "validation": f"{datamodule.val_fraction:g} of each member's trainval, seed "
+            f"{datamodule.split_seed}",
+            "matches_published": None,
+            "members": datamodule.member_records,
+            "members_missing": sorted(datamodule.members_missing),
+        }
     if datamodule.synthetic is not None:
         return {
             "dataset": name,
