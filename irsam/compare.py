@@ -204,4 +204,29 @@ def compare_markdown(
     return "\n".join(lines + [""] + legend + ([""] + notes if notes else [])) + "\n"
 
 
-__all__ = ["MixedProtocolError", "compare_markdown", "load_results"]
+def split_table(
+    results: Mapping[str, Mapping[str, Any]],
+    sizes: Mapping[str, int] | None = None,
+    metrics: Sequence[str] = ("IoU", "nIoU", "Pd", "Fa"),
+) -> str:
+    """One run scored on several test sets (SIRST3: each member and the union) as one table.
+
+    Arguments:
+      results (Mapping[str, Mapping]): test-set name → metrics (``IoU`` or ``test/IoU`` ... as
+        fractions / raw ratios), in row order.
+      sizes (Mapping[str, int] | None): test-set name → number of test images (a column).
+      metrics (Sequence[str]): metric keys; ``Fa*`` in 10⁻⁶, the others in %.
+    Returns:
+      str: Markdown table, one row per test set.
+    """
+    header = ["test set"] + (["images"] if sizes else [])
+    header += [f"{m} ({'1e-6' if SCALES.get(m) else '%'})" for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, values in results.items():
+        cells = [name] + ([str(sizes.get(name, ""))] if sizes else [])
+        cells += [_format(_metric({"metrics": values}, m), SCALES.get(m, 100.0)) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["MixedProtocolError", "compare_markdown", "load_results", "split_table"]

@@ -74,3 +74,17 @@ def test_unknown_protocol_is_flagged_and_files_load(tmp_path: Path) -> None:
         load_results([tmp_path / "missing"])
     with pytest.raises(ValueError, match="at least one"):
         compare_markdown([])
+
+
+def test_split_table_one_row_per_test_set() -> None:
+    from irsam.compare import split_table
+
+    table = split_table(
+        {"nuaa_sirst": {"IoU": 0.7, "Fa": 1e-5}, "union": {"test/IoU": 0.65, "test/Fa": 2e-5}},
+        sizes={"nuaa_sirst": 214, "union": 878},
+        metrics=["IoU", "Fa"],
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| test set | images | IoU (%) | Fa (1e-6) |"
+    assert lines[2] == "| nuaa_sirst | 214 | 70.00 | 10.00 |"
+    assert lines[3] == "| union | 878 | 65.00 | 20.00 |"
