@@ -737,11 +737,11 @@ def _shooting(
     detected[gt_l.ids[hit]] = True
     if pred_l.ids.size == 0:
         return int(detected.sum()), 0
-    band = np.zeros(shape, dtype=bool)
+    band = []  # the target pixels widened along columns (flat indices, deduplicated below)
     for dc in _box_offsets(radii[1]):
         r, c, _ = _shift_inside(gt_l.rows, gt_l.cols, 0, dc, shape)
-        band[r, c] = True
-    band_rows, band_cols = np.nonzero(band)
+        band.append(r * shape[1] + c)
+    band_rows, band_cols = np.divmod(np.unique(np.concatenate(band)), shape[1])
     near = np.zeros(shape, dtype=bool)
     for dr in _box_offsets(radii[1]):
         r, c, _ = _shift_inside(band_rows, band_cols, dr, 0, shape)
@@ -996,6 +996,8 @@ class _Float64StateMetric(Metric):
             value = getattr(this, key)
             if isinstance(value, Tensor) and value.dtype != dtype:
                 setattr(this, key, value.to(dtype))
+            elif isinstance(value, list):
+                setattr(this, key, [v.to(dtype) if isinstance(v, Tensor) else v for v in value])
         return this
 
     def _add_sum_state(self, name: str, dtype: torch.dtype, size: int | None = None) -> None:
@@ -1240,7 +1242,7 @@ class IRSTDMetrics(_IRSTDStatsMetric):
             state = getattr(self, key)
             setattr(self, key, torch.as_tensor(value, dtype=state.dtype).to(state.device))
         if "per_image" in self.extra:
-            first = len(self.image_rows)
+            first = sum(int(part.shape[0]) for part in self.image_rows)
             labels = (
                 list(names) if names is not None else [f"#{first + k}" for k in range(len(rows))]
             )

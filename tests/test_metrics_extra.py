@@ -179,6 +179,18 @@ def test_per_image_report_lists_the_worst_images_by_name() -> None:
         metric.update(logits, target, names=["x"])
 
 
+def test_per_image_states_keep_float64_through_half_precision_moves() -> None:
+    metric = IRSTDMetrics(extra=["per_image", "opdc"])
+    metric.update(logits_of(box((8, 8), (1, 1, 3, 3))), target_of(box((8, 8), (1, 1, 3, 3))))
+    metric.update(logits_of(box((8, 8), (1, 1, 3, 3))), target_of(box((8, 8))))
+    metric = metric.to(torch.float16)
+    assert (
+        metric.image_rows[0].dtype == torch.float64 and metric.opdc_iou_sum.dtype == torch.float64
+    )
+    assert metric.image_names[0].dtype == torch.uint8
+    assert [row["name"] for row in metric.report()["images"]] == ["#1", "#0"]
+
+
 def test_pixel_precision_recall_f1() -> None:
     gt = box((10, 10), (0, 0, 2, 2))  # 4 px
     pred = box((10, 10), (0, 0, 2, 3))  # 6 px, 4 on target
