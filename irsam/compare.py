@@ -229,4 +229,37 @@ def split_table(
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["MixedProtocolError", "compare_markdown", "load_results", "split_table"]
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``irsam-compare RESULTS [RESULTS ...] [--labels ...] [--metrics ...]
+    [--allow-mixed]`` writes the comparison table to stdout.
+
+    Arguments:
+      argv (Sequence[str] | None): arguments (None: ``sys.argv[1:]``).
+    Returns:
+      int: 0 on success, 2 when runs of different rules would share a column.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="irsam-compare", description="Print evaluation results side by side (Markdown)."
+    )
+    parser.add_argument("results", nargs="+", help="results.json files or run folders")
+    parser.add_argument("--labels", nargs="+", default=None, help="row label of each run")
+    parser.add_argument("--metrics", nargs="+", default=["IoU", "nIoU", "Pd", "Fa"])
+    parser.add_argument(
+        "--allow-mixed", action="store_true", help="print mixed rules/test sets, marked with †"
+    )
+    args = parser.parse_args(argv)
+    try:
+        table = compare_markdown(
+            load_results(args.results), args.labels, args.metrics, args.allow_mixed
+        )
+    except MixedProtocolError as error:
+        sys.stderr.write(f"irsam-compare: {error}\n")
+        return 2
+    sys.stdout.write(table)
+    return 0
+
+
+__all__ = ["MixedProtocolError", "compare_markdown", "load_results", "main", "split_table"]

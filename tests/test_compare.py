@@ -88,3 +88,18 @@ def test_split_table_one_row_per_test_set() -> None:
     assert lines[0] == "| test set | images | IoU (%) | Fa (1e-6) |"
     assert lines[2] == "| nuaa_sirst | 214 | 70.00 | 10.00 |"
     assert lines[3] == "| union | 878 | 65.00 | 20.00 |"
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from irsam.compare import main
+
+    paths = []
+    for name, fa_rule in (("a", "component"), ("b", "legacy_area")):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(run("nudt_sirst", "irsam", 266, 0.7, fa_rule=fa_rule)))
+        paths.append(str(path))
+    assert main([paths[0], "--labels", "A"]) == 0
+    assert "| A | 70.00 |" in capsys.readouterr().out
+    assert main(paths) == 2
+    assert "cannot share a column" in capsys.readouterr().err
+    assert main([*paths, "--allow-mixed"]) == 0
