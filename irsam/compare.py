@@ -236,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Arguments:
       argv (Sequence[str] | None): arguments (None: ``sys.argv[1:]``).
     Returns:
-      int: 0 on success, 2 when runs of different rules would share a column.
+      int: 0 on success, 2 when a file is missing or runs of different rules would share a
+      column.
     """
     import argparse
     import sys
@@ -255,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = compare_markdown(
             load_results(args.results), args.labels, args.metrics, args.allow_mixed
         )
-    except MixedProtocolError as error:
+    except (MixedProtocolError, FileNotFoundError) as error:
         sys.stderr.write(f"irsam-compare: {error}\n")
         return 2
     sys.stdout.write(table)
@@ -263,3 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["MixedProtocolError", "compare_markdown", "load_results", "main", "split_table"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
