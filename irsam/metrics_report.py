@@ -4,7 +4,8 @@
 * :func:`metric_rules`: the metric options in force, for results.json (docs/metrics.md §13);
 * :func:`write_curves`: PR and ROC curves as CSV and PNG (docs/metrics.md §10);
 * :func:`write_per_image`: every image's scores as CSV (docs/metrics.md §11);
-* :func:`report_markdown`: the size-bin table and the worst images as Markdown.
+* :func:`report_markdown`: the extra metrics, the size-bin table and the worst images as
+  Markdown.
 
 The evaluation task calls :func:`write_report`, which does all of it.
 """
@@ -138,13 +139,30 @@ def write_per_image(images: Sequence[Mapping[str, Any]], path: str | Path) -> Pa
     return _write_csv(path, IMAGE_COLUMNS, columns)
 
 
+EXTRA_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Pixel (at the threshold)", ("Precision", "Recall", "F1")),
+    ("OPDC and hIoU", ("Pd_OPDC", "Fa_OPDC", "hIoU", "seg_IoU", "loc_IoU")),
+    ("hIoU segmentation errors", ("seg_mrg_err", "seg_itf_err", "seg_pcp_err")),
+    ("hIoU localisation errors", ("loc_s2m_err", "loc_m2s_err", "loc_itf_err", "loc_pcp_err")),
+    ("Shooting rule", ("Pd_shoot", "Fa_shoot")),
+)
+"""Tables of :func:`report_markdown`: (title, scalar names); Fa* in 10⁻⁶, the rest in %."""
+
+
+def _cell(name: str, value: float) -> str:
+    """A scalar in table units: Fa* × 10⁶, the others in %."""
+    if math.isnan(value):
+        return "-"
+    return f"{value * 1e6:.2f}" if name.startswith("Fa") else f"{100 * value:.2f}"
+
+
 def _pct(value: float) -> str:
     """A fraction as a percentage with two decimals ("-" for NaN)."""
     return "-" if math.isnan(value) else f"{100 * value:.2f}"
 
 
 def report_markdown(report: Mapping[str, Any]) -> str:
-    """The size-bin table and the worst-images table of a report as Markdown.
+    """The extra scalars, the size-bin table and the worst-images table of a report as Markdown.
 
     Arguments:
       report (Mapping[str, Any]): ``IRSTDMetrics.report()``.
@@ -152,6 +170,14 @@ def report_markdown(report: Mapping[str, Any]) -> str:
       str: Markdown (empty when the report has neither part).
     """
     parts: list[str] = []
+    scalars = report.get("scalars") or {}
+    for title, names in EXTRA_GROUPS:
+        present = [name for name in names if name in scalars]
+        if not present:
+            continue
+        units = [f"{n} ({'1e-6' if n.startswith('Fa') else '%'})" for n in present]
+        parts += [f"### {title}", "", "| " + " | ".join(units) + " |", "|" + "---|" * len(units)]
+        parts += ["| " + " | ".join(_cell(n, scalars[n]) for n in present) + " |", ""]
     if report.get("size_bins"):
         parts += ["### Pd and target IoU by target area (px)", ""]
         parts += ["| area | targets | Pd (%) | tIoU (%) |", "|---|---|---|---|"]
@@ -194,6 +220,7 @@ def write_report(report: Mapping[str, Any], out_dir: str | Path) -> str:
 
 
 __all__ = [
+    "EXTRA_GROUPS",
     "IMAGE_COLUMNS",
     "PR_COLUMNS",
     "ROC_COLUMNS",

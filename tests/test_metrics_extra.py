@@ -383,6 +383,7 @@ def test_report_writers(tmp_path: Path) -> None:
         metric.update(logits, target, names=[f"case{k}"])
     markdown = write_report(metric.report(), tmp_path)
     assert "| <= 9 |" in markdown and "| 10-80 |" in markdown
+    assert "### OPDC and hIoU" in markdown and "| Pd_OPDC (%) | Fa_OPDC (1e-6) |" in markdown
     assert markdown.count("| case") == 3
     pr = (tmp_path / "pr_curve.csv").read_text().splitlines()
     assert pr[0] == "threshold,precision,recall,f1,mean_precision,mean_recall" and len(pr) == 5
