@@ -43,6 +43,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 from torchmetrics import Metric
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from irsam.utils import get_logger
 
@@ -1248,6 +1249,25 @@ class IRSTDMetrics(_IRSTDStatsMetric):
             )
             self.image_rows.append(torch.tensor(rows, dtype=torch.float64))
             self.image_names.append(_encode_names(labels))
+
+    def _sync_dist(
+        self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any = None
+    ) -> None:
+        """Gather the states; a process that scored no image sends correctly shaped empty
+        per-image tables (torchmetrics would send a 1-D float32 placeholder).
+
+        Arguments:
+          dist_sync_fn (Callable): the gather function torchmetrics passes.
+          process_group (Any): the process group.
+        """
+        if "per_image" in self.extra:
+            if not self.image_rows:
+                self.image_rows = [torch.zeros(0, 7, dtype=torch.float64, device=self.device)]
+            if not self.image_names:
+                self.image_names = [
+                    torch.zeros(0, NAME_BYTES, dtype=torch.uint8, device=self.device)
+                ]
+        super()._sync_dist(dist_sync_fn, process_group)
 
     def _accumulated(self) -> list[str]:
         """Names of the sum states :meth:`_update_image` adds to."""

@@ -10,6 +10,7 @@ test take 10-16 s on the shared 2-core development machine.
 from __future__ import annotations
 
 import socket
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -123,6 +124,11 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         shard = batches[:1] if rank == 0 else batches[1:]
         first = 0 if rank == 0 else batches[0][0].shape[0]
         torch.save(run(make_metrics(), shard, first), Path(out_dir) / f"rank{rank}.pt")
+        # a process with no image at all (more processes than images)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = run(make_metrics(), [] if rank == 0 else batches)
+        torch.save(result, Path(out_dir) / f"rank{rank}_idle.pt")
     finally:
         dist.destroy_process_group()
 
@@ -147,13 +153,11 @@ def test_ddp_two_processes_equal_single_process(tmp_path: Path) -> None:
             child.kill()
     assert child.exitcode == 0, f"rank 1 failed with exit code {child.exitcode}"
     expected = run(make_metrics(), dataset())
-    for rank in range(2):
-        result = torch.load(tmp_path / f"rank{rank}.pt")
+    for name in ("rank0", "rank1", "rank0_idle", "rank1_idle"):
+        result = torch.load(tmp_path / f"{name}.pt")
         assert result.keys() == expected.keys()
         for key, values in expected.items():
-            if any(
-                part in key for part in FLOAT_SUMS
-            ):  # float64 sums: only the summation order differs
+            if any(part in key for part in FLOAT_SUMS):  # float64 sums: summation order differs
                 assert result[key] == pytest.approx(values, abs=1e-12, nan_ok=True), key
             else:
                 assert result[key] == values, key
