@@ -1,19 +1,23 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""IRSTD metrics: IoU, nIoU, Pd and Fa, exactly as defined in docs/metrics.md §1-6.
+"""IRSTD metrics: IoU, nIoU, Pd and Fa exactly as defined in docs/metrics.md §1-6, and the extra
+metrics of §7-11 (OPDC matching, hIoU and its error analysis, the shooting rule, pixel curves,
+target-size bins, per-image scores) exactly as PyIRSTDMetrics 1.0.2 computes them.
 
 Two layers:
 
 * **Pure functions** on NumPy boolean masks, usable without torchmetrics (the predict script and
-  notebooks): :func:`label_components`, :func:`connected_components`, :func:`match_components`
-  and :func:`image_stats`.
-* **torchmetrics classes** accumulating dataset-level sums: :class:`IRSTDMetrics` (all four
-  metrics, one connected-component analysis per image), the single-metric classes
-  :class:`IoUMetric`, :class:`NIoUMetric`, :class:`PdMetric`, :class:`FaMetric`, and the
-  threshold sweep :class:`PdFaCurve`.
+  notebooks): :func:`label_components`, :func:`connected_components`, :func:`match_components`,
+  :func:`image_stats`, :func:`opdc_match` and :func:`shooting_rule`.
+* **torchmetrics classes** accumulating dataset-level sums: :class:`IRSTDMetrics` (the four
+  anchors plus any ``extra`` metrics, one connected-component analysis per image; build it from
+  a config with :func:`build_metrics`), the single-metric classes :class:`IoUMetric`,
+  :class:`NIoUMetric`, :class:`PdMetric`, :class:`FaMetric`, and the threshold sweep
+  :class:`PdFaCurve`.
 
-Every state is a sum (int64 counts, float64 fractional sums) reduced with ``"sum"``, so
-``compute()`` under ``torch.distributed`` (any world size, uneven shards) equals the
-single-process value on the union of the shards, up to float64 summation order for nIoU.
+Every state is a sum (int64 counts, float64 fractional sums) reduced with ``"sum"`` (the
+per-image table is concatenated), so ``compute()`` / ``report()`` under ``torch.distributed``
+(any world size, uneven shards) equal the single-process value on the union of the shards, up to
+float64 summation order for the fractional sums.
 
 When the options change the numbers:
 
