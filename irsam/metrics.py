@@ -1,19 +1,23 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""IRSTD metrics: IoU, nIoU, Pd and Fa, exactly as defined in docs/metrics-and-losses.md §1-6.
+"""IRSTD metrics: IoU, nIoU, Pd and Fa exactly as defined in docs/metrics.md §1-6, and the extra
+metrics of §7-11 (OPDC matching, hIoU and its error analysis, the shooting rule, pixel curves,
+target-size bins, per-image scores) exactly as PyIRSTDMetrics 1.0.2 computes them.
 
 Two layers:
 
 * **Pure functions** on NumPy boolean masks, usable without torchmetrics (the predict script and
-  notebooks): :func:`label_components`, :func:`connected_components`, :func:`match_components`
-  and :func:`image_stats`.
-* **torchmetrics classes** accumulating dataset-level sums: :class:`IRSTDMetrics` (all four
-  metrics, one connected-component analysis per image), the single-metric classes
-  :class:`IoUMetric`, :class:`NIoUMetric`, :class:`PdMetric`, :class:`FaMetric`, and the
-  threshold sweep :class:`PdFaCurve`.
+  notebooks): :func:`label_components`, :func:`connected_components`, :func:`match_components`,
+  :func:`image_stats`, :func:`opdc_match` and :func:`shooting_rule`.
+* **torchmetrics classes** accumulating dataset-level sums: :class:`IRSTDMetrics` (the four
+  anchors plus any ``extra`` metrics, one connected-component analysis per image; build it from
+  a config with :func:`build_metrics`), the single-metric classes :class:`IoUMetric`,
+  :class:`NIoUMetric`, :class:`PdMetric`, :class:`FaMetric`, and the threshold sweep
+  :class:`PdFaCurve`.
 
-Every state is a sum (int64 counts, float64 fractional sums) reduced with ``"sum"``, so
-``compute()`` under ``torch.distributed`` (any world size, uneven shards) equals the
-single-process value on the union of the shards, up to float64 summation order for nIoU.
+Every state is a sum (int64 counts, float64 fractional sums) reduced with ``"sum"`` (the
+per-image table is concatenated), so ``compute()`` / ``report()`` under ``torch.distributed``
+(any world size, uneven shards) equal the single-process value on the union of the shards, up to
+float64 summation order for the fractional sums.
 
 When the options change the numbers:
 
@@ -29,17 +33,21 @@ When the options change the numbers:
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from scipy import ndimage
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 from torchmetrics import Metric
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from irsam.utils import get_logger
 
@@ -456,6 +464,388 @@ def image_stats(
 
 
 # --------------------------------------------------------------------------------------------
+# Metrics beyond the anchors (docs/metrics.md §7-11): pure per-image functions
+# --------------------------------------------------------------------------------------------
+
+OPDC_OVERLAP: float = 0.5
+"""OPDC overlap rule: a target/prediction pair with component IoU >= this is an overlap match."""
+
+SHOOTING_RADII: tuple[int, int] = (1, 4)
+"""Shooting rule (DTUM): detection box half-side and false-alarm exclusion box half-side (px)."""
+
+SIZE_EDGES: tuple[int, ...] = (9, 80)
+"""Target-size bin edges (area in px): ``<= 9``, ``10-80``, ``> 80``."""
+
+EXTRAS: tuple[str, ...] = ("pixel", "opdc", "shooting", "size_bins", "curves", "per_image")
+"""Names accepted by ``IRSTDMetrics(extra=[...])`` (docs/metrics.md §7-11)."""
+
+NAME_BYTES: int = 96
+"""Per-image names are kept as this many UTF-8 bytes so that they gather across processes."""
+
+
+def _pair_intersections(pred: _Labelled, gt: _Labelled, width: int) -> np.ndarray:
+    """``|pred_j ∩ gt_i|`` for every target ``i`` and predicted component ``j``.
+
+    Both labellings list their pixels in raster order, so the common pixels are found with one
+    ``searchsorted`` of the predicted flat indices into the target's.
+
+    Arguments:
+      pred (_Labelled): labelled prediction (``n`` components).
+      gt (_Labelled): labelled target (``m`` components).
+      width (int): image width W (flat index = row * W + col).
+    Returns:
+      np.ndarray: int64 ``[m, n]`` pixel counts.
+    """
+    m, n = gt.n, pred.n
+    if m == 0 or n == 0:
+        return np.zeros((m, n), dtype=np.int64)
+    gt_flat = gt.rows * width + gt.cols
+    pred_flat = pred.rows * width + pred.cols
+    where = np.searchsorted(gt_flat, pred_flat)
+    inside = where < gt_flat.size
+    inside[inside] = gt_flat[where[inside]] == pred_flat[inside]
+    pair = (gt.ids[where[inside]].astype(np.int64) - 1) * n + pred.ids[inside] - 1
+    return np.bincount(pair, minlength=m * n).reshape(m, n).astype(np.int64)
+
+
+def _centroid_distances(gt: _Table, pred: _Table) -> np.ndarray:
+    """Euclidean centroid distances ``[m, n]`` (float64, the same arithmetic as §4)."""
+    d_row = gt.rows[:, None] - pred.rows[None, :]
+    d_col = gt.cols[:, None] - pred.cols[None, :]
+    return np.sqrt(d_row * d_row + d_col * d_col)
+
+
+class OPDCResult(NamedTuple):
+    """OPDC matching of one image (docs/metrics.md §7).
+
+    Matrices have one row per target and one column per predicted component; with
+    ``pad_empty=True`` an image without targets (predictions) gets one phantom row (column), as
+    in PyIRSTDMetrics 1.0.2.
+
+    Arguments:
+      matched (np.ndarray): bool ``[R, C]`` one-to-one assignment.
+      candidate (np.ndarray): bool ``[R, C]`` pairs passing either rule (overlap or distance).
+      iou (np.ndarray): float64 ``[R, C]`` component IoU (0 on phantom rows/columns).
+      inter (np.ndarray): int64 ``[m, n]`` pair intersections of the real components.
+    """
+
+    matched: np.ndarray
+    candidate: np.ndarray
+    iou: np.ndarray
+    inter: np.ndarray
+
+
+def _opdc(
+    gt: _Table,
+    pred: _Table,
+    inter: np.ndarray,
+    image_pixels: int,
+    overlap: float,
+    pad_empty: bool,
+) -> OPDCResult:
+    """Overlap-priority, distance-compensated one-to-one matching (docs/metrics.md §7).
+
+    1. Overlap priority: a minimum-total-distance assignment over all pairs, of which only the
+       pairs with component IoU >= ``overlap`` are kept.
+    2. Distance compensation: a second minimum-distance assignment between the targets and
+       predictions still free, keeping the pairs whose centroids are < 3 px apart.
+
+    Arguments:
+      gt (_Table): target components (``m``).
+      pred (_Table): predicted components (``n``).
+      inter (np.ndarray): int64 ``[m, n]`` pair intersections.
+      image_pixels (int): ``H*W``, the distance given to phantom pairs.
+      overlap (float): the overlap rule's IoU threshold.
+      pad_empty (bool): add a phantom row/column when ``m`` or ``n`` is 0 (PyIRSTDMetrics).
+    Returns:
+      OPDCResult: the matching.
+    """
+    m, n = gt.areas.size, pred.areas.size
+    rows, cols = (max(m, 1), max(n, 1)) if pad_empty else (m, n)
+    distance = np.full((rows, cols), float(image_pixels))
+    iou = np.zeros((rows, cols))
+    if m and n:
+        distance[:m, :n] = _centroid_distances(gt, pred)
+        iou[:m, :n] = inter / (gt.areas[:, None] + pred.areas[None, :] - inter)
+    by_overlap = iou >= overlap
+    by_distance = distance < MATCH_DISTANCE
+    matched = np.zeros((rows, cols), dtype=bool)
+    if by_overlap.any():
+        r, c = linear_sum_assignment(distance)
+        matched[r, c] = True
+        matched &= by_overlap
+    if by_distance.any():
+        free_rows = np.flatnonzero(~matched.any(axis=1))
+        free_cols = np.flatnonzero(~matched.any(axis=0))
+        r, c = linear_sum_assignment(distance[np.ix_(free_rows, free_cols)])
+        r, c = free_rows[r], free_cols[c]
+        keep = by_distance[r, c]
+        matched[r[keep], c[keep]] = True
+    return OPDCResult(matched, by_overlap | by_distance, iou, inter)
+
+
+def opdc_match(
+    pred_bool: np.ndarray,
+    gt_bool: np.ndarray,
+    *,
+    overlap: float = OPDC_OVERLAP,
+    pad_empty: bool = True,
+) -> OPDCResult:
+    """OPDC matching of a binary prediction and target (docs/metrics.md §7).
+
+    Arguments:
+      pred_bool (np.ndarray): ``H×W`` binary prediction (non-zero positive).
+      gt_bool (np.ndarray): ``H×W`` binary target.
+      overlap (float): IoU threshold of the overlap rule, in [0, 1).
+      pad_empty (bool): PyIRSTDMetrics' phantom row/column for images without targets or
+        predictions (see :class:`OPDCResult`).
+    Returns:
+      OPDCResult: rows = targets and columns = predicted components, both in raster label order.
+    """
+    pred = _check_mask(pred_bool, "pred_bool")
+    gt = _check_mask(gt_bool, "gt_bool")
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and target {gt.shape} differ in shape")
+    pred_l, gt_l = _label(pred), _label(gt)
+    inter = _pair_intersections(pred_l, gt_l, pred.shape[1])
+    return _opdc(_table(gt_l), _table(pred_l), inter, pred.size, overlap, pad_empty)
+
+
+@dataclass(frozen=True)
+class OPDCCounts:
+    """Per-image OPDC / hIoU / error-analysis counts (docs/metrics.md §7-8).
+
+    Arguments:
+      tp (int): matched pairs.
+      fp (int): predicted components (columns) left unmatched.
+      fn (int): targets (rows) left unmatched.
+      fp_area (int): pixels of the unmatched predicted components.
+      iou_sum (float): sum of the matched pairs' component IoUs (row-major pair order).
+      merge_sum (float): sum over pairs of (pred pixels on OTHER targets) / pair union.
+      interference_sum (float): sum over pairs of (pred pixels on background) / pair union.
+      perception_sum (float): sum over pairs of (missed target pixels) / pair union.
+      interference (int): predicted components with no candidate under either rule.
+      perception (int): targets with no candidate under either rule.
+      many_to_single (int): unmatched predictions that had a candidate (lost the assignment).
+      single_to_many (int): unmatched targets that had a candidate.
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    fp_area: int
+    iou_sum: float
+    merge_sum: float
+    interference_sum: float
+    perception_sum: float
+    interference: int
+    perception: int
+    many_to_single: int
+    single_to_many: int
+
+
+def _opdc_counts(gt: _Table, pred: _Table, result: OPDCResult) -> OPDCCounts:
+    """Reduce one image's OPDC matching to the counts of :class:`OPDCCounts`.
+
+    Arguments:
+      gt (_Table): target components.
+      pred (_Table): predicted components.
+      result (OPDCResult): their matching.
+    Returns:
+      OPDCCounts: the image's counts; float sums accumulate in row-major pair order.
+    """
+    matched, inter = result.matched, result.inter
+    m, n = inter.shape
+    unmatched_cols = ~matched.any(axis=0)
+    unmatched_rows = ~matched.any(axis=1)
+    fp_area = int(pred.areas[unmatched_cols[:n]].sum()) if n else 0
+    iou_sum = merge_sum = interference_sum = perception_sum = 0.0
+    pairs_i, pairs_j = np.nonzero(matched[:m, :n])
+    if pairs_i.size:
+        on_targets = inter.sum(axis=0)
+        for i, j in zip(pairs_i.tolist(), pairs_j.tolist(), strict=True):
+            hit = int(inter[i, j])
+            union = int(gt.areas[i]) + int(pred.areas[j]) - hit
+            iou_sum += hit / union
+            merge_sum += (int(on_targets[j]) - hit) / union
+            interference_sum += (int(pred.areas[j]) - int(on_targets[j])) / union
+            perception_sum += (int(gt.areas[i]) - hit) / union
+    no_candidate_cols = int((~result.candidate.any(axis=0)).sum())
+    no_candidate_rows = int((~result.candidate.any(axis=1)).sum())
+    fp, fn = int(unmatched_cols.sum()), int(unmatched_rows.sum())
+    return OPDCCounts(
+        tp=int(matched.sum()),
+        fp=fp,
+        fn=fn,
+        fp_area=fp_area,
+        iou_sum=iou_sum,
+        merge_sum=merge_sum,
+        interference_sum=interference_sum,
+        perception_sum=perception_sum,
+        interference=no_candidate_cols,
+        perception=no_candidate_rows,
+        many_to_single=fp - no_candidate_cols,
+        single_to_many=fn - no_candidate_rows,
+    )
+
+
+def _box_offsets(radius: int) -> list[int]:
+    """Offsets ``-radius..radius`` of a square box's half-side."""
+    return list(range(-radius, radius + 1))
+
+
+def _shift_inside(
+    rows: np.ndarray, cols: np.ndarray, dr: int, dc: int, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shift pixel coordinates and keep those inside the image.
+
+    Arguments:
+      rows (np.ndarray): int64 ``[K]`` rows.
+      cols (np.ndarray): int64 ``[K]`` columns.
+      dr (int): row shift.
+      dc (int): column shift.
+      shape (tuple[int, int]): ``(H, W)``.
+    Returns:
+      tuple: shifted rows and columns of the kept pixels and the bool ``[K]`` keep mask.
+    """
+    r, c = rows + dr, cols + dc
+    keep = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    return r[keep], c[keep], keep
+
+
+def _shooting(
+    pred: np.ndarray, pred_l: _Labelled, gt_l: _Labelled, radii: tuple[int, int]
+) -> tuple[int, int]:
+    """Shooting-rule detections and false-alarm pixels of one image (docs/metrics.md §9).
+
+    A target is detected when a predicted pixel lies in the ``(2 r1 + 1)²`` box centred on any of
+    its pixels; a predicted pixel is a false alarm when it lies outside every ``(2 r2 + 1)²`` box
+    centred on a target pixel (boxes clipped to the image).
+
+    Arguments:
+      pred (np.ndarray): ``H×W`` bool prediction.
+      pred_l (_Labelled): its labelling (pixel coordinates).
+      gt_l (_Labelled): labelled target.
+      radii (tuple[int, int]): ``(r1, r2)`` box half-sides, ``r2 > r1 > 0``.
+    Returns:
+      tuple[int, int]: ``(detected targets, false-alarm pixels)``.
+    """
+    if gt_l.n == 0:
+        return 0, int(pred_l.ids.size)
+    shape = pred.shape
+    hit = np.zeros(gt_l.ids.size, dtype=bool)
+    for dr in _box_offsets(radii[0]):
+        for dc in _box_offsets(radii[0]):
+            r, c, keep = _shift_inside(gt_l.rows, gt_l.cols, dr, dc, shape)
+            hit[keep] |= pred[r, c]
+    detected = np.zeros(gt_l.n + 1, dtype=bool)
+    detected[gt_l.ids[hit]] = True
+    if pred_l.ids.size == 0:
+        return int(detected.sum()), 0
+    band = []  # the target pixels widened along columns (flat indices, deduplicated below)
+    for dc in _box_offsets(radii[1]):
+        r, c, _ = _shift_inside(gt_l.rows, gt_l.cols, 0, dc, shape)
+        band.append(r * shape[1] + c)
+    band_rows, band_cols = np.divmod(np.unique(np.concatenate(band)), shape[1])
+    near = np.zeros(shape, dtype=bool)
+    for dr in _box_offsets(radii[1]):
+        r, c, _ = _shift_inside(band_rows, band_cols, dr, 0, shape)
+        near[r, c] = True
+    false_pixels = int(pred_l.ids.size - np.count_nonzero(near[pred_l.rows, pred_l.cols]))
+    return int(detected.sum()), false_pixels
+
+
+def shooting_rule(
+    pred_bool: np.ndarray, gt_bool: np.ndarray, *, radii: tuple[int, int] = SHOOTING_RADII
+) -> tuple[int, int, int]:
+    """Shooting-rule Pd/Fa counts of one image (DTUM box rule, docs/metrics.md §9).
+
+    Arguments:
+      pred_bool (np.ndarray): ``H×W`` binary prediction.
+      gt_bool (np.ndarray): ``H×W`` binary target.
+      radii (tuple[int, int]): detection and exclusion box half-sides (default 1 and 4 px).
+    Returns:
+      tuple[int, int, int]: ``(detected targets, targets, false-alarm pixels)``.
+    """
+    pred = _check_mask(pred_bool, "pred_bool")
+    gt = _check_mask(gt_bool, "gt_bool")
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and target {gt.shape} differ in shape")
+    gt_l = _label(gt)
+    detected, false_pixels = _shooting(pred, _label(pred), gt_l, _check_radii(radii))
+    return detected, gt_l.n, false_pixels
+
+
+def _check_radii(radii: Sequence[int]) -> tuple[int, int]:
+    """Validate the shooting-rule radii ``(r1, r2)`` with ``r2 > r1 > 0``."""
+    r1, r2 = (int(r) for r in radii)
+    if not r2 > r1 > 0:
+        raise ValueError(f"shooting_radii must be (r1, r2) with r2 > r1 > 0, got {tuple(radii)}")
+    return r1, r2
+
+
+def size_labels(edges: Sequence[int]) -> list[str]:
+    """Key suffixes of the target-size bins: ``le9``, ``10_80``, ``gt80`` for edges (9, 80).
+
+    Arguments:
+      edges (Sequence[int]): increasing area edges ``e_0 < e_1 < ...`` in pixels.
+    Returns:
+      list[str]: ``len(edges) + 1`` labels.
+    """
+    values = [int(e) for e in edges]
+    if not values or any(b <= a for a, b in itertools.pairwise(values)) or values[0] < 1:
+        raise ValueError(f"size_bins must be increasing positive areas, got {list(edges)}")
+    labels = [f"le{values[0]}"]
+    labels += [f"{a + 1}_{b}" for a, b in itertools.pairwise(values)]
+    return labels + [f"gt{values[-1]}"]
+
+
+def curve_thresholds(bins: int) -> np.ndarray:
+    """Probability thresholds of the pixel curves: ``linspace(0, 1, bins)[:-1]`` (docs §10).
+
+    Arguments:
+      bins (int): number of bin edges (PyIRSTDMetrics' ``num_bins``), at least 2.
+    Returns:
+      np.ndarray: float64 ``[bins - 1]`` increasing thresholds; a pixel counts as positive at
+      threshold ``t`` iff its probability is ``>= t``.
+    """
+    if int(bins) < 2:
+        raise ValueError(f"curve_bins must be at least 2, got {bins}")
+    return np.linspace(0.0, 1.0, int(bins))[:-1]
+
+
+def _counts_at_or_above(values: np.ndarray, logit_edges: np.ndarray, total: int) -> np.ndarray:
+    """Number of values ``>= logit_edges[k]`` for each k (edges increasing, ``edges[0] = -inf``).
+
+    Only the values reaching ``edges[1]`` are sorted into bins; the rest count for edge 0 only.
+
+    Arguments:
+      values (np.ndarray): logits ``[K]`` (any float dtype).
+      logit_edges (np.ndarray): float64 ``[T]`` increasing thresholds.
+      total (int): ``K``.
+    Returns:
+      np.ndarray: int64 ``[T]`` counts, non-increasing.
+    """
+    counts = np.zeros(logit_edges.size, dtype=np.int64)
+    counts[0] = total
+    if logit_edges.size == 1:
+        return counts
+    high = values[values >= logit_edges[1]]
+    if high.size:
+        index = np.searchsorted(logit_edges, high.astype(np.float64), side="right") - 1
+        hist = np.bincount(index, minlength=logit_edges.size)
+        counts[1:] = np.cumsum(hist[::-1])[::-1][1:]
+    return counts
+
+
+def _ratio0(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` in float64 with 0 where ``den == 0`` (PyIRSTDMetrics' convention)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+
+
+# --------------------------------------------------------------------------------------------
 # torchmetrics classes
 # --------------------------------------------------------------------------------------------
 
@@ -611,6 +1001,8 @@ class _Float64StateMetric(Metric):
             value = getattr(this, key)
             if isinstance(value, Tensor) and value.dtype != dtype:
                 setattr(this, key, value.to(dtype))
+            elif isinstance(value, list):
+                setattr(this, key, [v.to(dtype) if isinstance(v, Tensor) else v for v in value])
         return this
 
     def _add_sum_state(self, name: str, dtype: torch.dtype, size: int | None = None) -> None:
@@ -719,24 +1111,491 @@ class _IRSTDStatsMetric(_Float64StateMetric):
 
 
 class IRSTDMetrics(_IRSTDStatsMetric):
-    """IoU, nIoU, Pd and Fa together, sharing one thresholding and labelling per image.
+    """IoU, nIoU, Pd and Fa, plus optional extra metrics, from one labelling per image.
 
-    Constructor arguments are those of the shared base (``threshold=0.0``,
-    ``fa_rule="component"``, ``legacy_fa=False``, ``fa_normaliser=None``,
-    ``empty_policy="zero"``, torchmetrics kwargs). Call ``update(preds, target)`` with logits and
-    targets as documented there.
+    Without ``extra`` this is the anchor metric set of docs/metrics.md §2-5. Each name in
+    ``extra`` adds metrics computed from the same thresholding and connected components
+    (docs/metrics.md §7-11); every state is a sum, so all of them are DDP-correct:
+
+    * ``"pixel"``: dataset-level pixel ``Precision``, ``Recall`` and ``F1`` at ``threshold``;
+    * ``"opdc"``: OPDC matching: ``Pd_OPDC``, ``Fa_OPDC``, ``hIoU`` and its error analysis
+      (``seg_IoU``, ``seg_mrg_err``, ``seg_itf_err``, ``seg_pcp_err``, ``loc_IoU``,
+      ``loc_s2m_err``, ``loc_m2s_err``, ``loc_itf_err``, ``loc_pcp_err``);
+    * ``"shooting"``: shooting-rule ``Pd_shoot`` and ``Fa_shoot`` (DTUM box rule);
+    * ``"size_bins"``: ``Pd_area_<bin>`` and target IoU ``tIoU_area_<bin>`` per target-size bin;
+    * ``"curves"``: threshold-swept pixel precision / recall / F1 / TPR / FPR (:meth:`report`);
+    * ``"per_image"``: per-image scores and the worst images by name (:meth:`report`).
+
+    Arguments:
+      threshold (float): a pixel is positive iff ``logit > threshold`` (strict; default 0.0).
+      fa_rule (str): ``"component"`` (default) or ``"legacy_area"`` (docs/metrics.md §5.2).
+      legacy_fa (bool): True selects ``fa_rule="legacy_area"``.
+      fa_normaliser (int | str | None): Fa denominator (``None`` = true pixel counts); the
+        OPDC and shooting-rule Fa always use true pixel counts.
+      empty_policy (str): nIoU on empty-target images: ``"zero"`` (default) or ``"skip"``.
+      extra (Sequence[str]): names from :data:`EXTRAS` (empty: anchors only).
+      opdc_overlap (float): IoU threshold of the OPDC overlap rule (default 0.5).
+      opdc_pad_empty (bool): PyIRSTDMetrics 1.0.2 counts an image without targets as one
+        unmatched phantom target (without predictions: one phantom false alarm) in the OPDC
+        counts; True (default) reproduces it, False counts real components only.
+      shooting_radii (Sequence[int]): shooting rule ``(r1, r2)``: detection box half-side and
+        false-alarm exclusion box half-side (default (1, 4): 3×3 and 9×9 boxes).
+      size_bins (Sequence[int]): target-area bin edges (default (9, 80): <=9, 10-80, >80 px).
+      curve_bins (int): number of probability bin edges of the pixel curves (PyIRSTDMetrics'
+        ``num_bins``; thresholds ``linspace(0, 1, curve_bins)[:-1]``).
+      worst_images (int): how many images :meth:`report` lists as worst (default 20).
+      **kwargs: forwarded to ``torchmetrics.Metric``.
     """
 
     higher_is_better = None
 
+    def __init__(
+        self,
+        threshold: float = 0.0,
+        fa_rule: str = "component",
+        legacy_fa: bool = False,
+        fa_normaliser: int | str | None = None,
+        empty_policy: str = "zero",
+        extra: Sequence[str] = (),
+        opdc_overlap: float = OPDC_OVERLAP,
+        opdc_pad_empty: bool = True,
+        shooting_radii: Sequence[int] = SHOOTING_RADII,
+        size_bins: Sequence[int] = SIZE_EDGES,
+        curve_bins: int = 256,
+        worst_images: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            threshold=threshold,
+            fa_rule=fa_rule,
+            legacy_fa=legacy_fa,
+            fa_normaliser=fa_normaliser,
+            empty_policy=empty_policy,
+            **kwargs,
+        )
+        names = [str(name) for name in (extra or ())]
+        unknown = sorted(set(names) - set(EXTRAS))
+        if unknown:
+            raise ValueError(f"metrics.extra has unknown name(s) {unknown}; choose from {EXTRAS}")
+        self.extra = tuple(name for name in EXTRAS if name in names)
+        if not 0.0 <= float(opdc_overlap) < 1.0:
+            raise ValueError(f"opdc_overlap must be in [0, 1), got {opdc_overlap}")
+        self.opdc_overlap = float(opdc_overlap)
+        self.opdc_pad_empty = bool(opdc_pad_empty)
+        self.shooting_radii = _check_radii(shooting_radii)
+        self.size_edges = tuple(int(e) for e in size_bins)
+        self.size_labels = size_labels(self.size_edges)
+        self.curve_thresholds = curve_thresholds(curve_bins)
+        self.curve_logit_edges = np.array([_logit(t) for t in self.curve_thresholds])
+        self.worst_images = int(worst_images)
+        if not self.extra:
+            return
+        for name in ("images", "true_pixels", "gt_pixels"):
+            self._add_sum_state(name, torch.int64)
+        if "opdc" in self.extra:
+            for name in _OPDC_INT_STATES:
+                self._add_sum_state(name, torch.int64)
+            for name in _OPDC_FLOAT_STATES:
+                self._add_sum_state(name, torch.float64)
+        if "shooting" in self.extra:
+            for name in ("shoot_tp", "shoot_fp_area"):
+                self._add_sum_state(name, torch.int64)
+        if "size_bins" in self.extra:
+            bins = len(self.size_labels)
+            self._add_sum_state("size_targets", torch.int64, size=bins)
+            self._add_sum_state("size_matched", torch.int64, size=bins)
+            self._add_sum_state("size_tiou_sum", torch.float64, size=bins)
+        if "curves" in self.extra:
+            count = self.curve_thresholds.size
+            for name in ("curve_tp", "curve_fp"):
+                self._add_sum_state(name, torch.int64, size=count)
+            for name in ("curve_precision_sum", "curve_recall_sum", "curve_fpr_sum"):
+                self._add_sum_state(name, torch.float64, size=count)
+        if "per_image" in self.extra:
+            for name, dtype in (("image_rows", torch.float64), ("image_names", torch.uint8)):
+                self._state_dtypes[name] = dtype
+                self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor, target: Tensor, names: Sequence[str] | None = None) -> None:
+        """Accumulate one batch, image by image.
+
+        Arguments:
+          preds (Tensor): float logits ``B×1×H×W`` or ``B×H×W`` (any float dtype and device).
+          target (Tensor): ``B×1×H×W`` or ``B×H×W`` with values {0,1}, {0,255} or bool; the same
+            ``H×W`` as ``preds``. Sizes may change between calls.
+          names (Sequence[str] | None): ``B`` image names for the per-image report (``extra``
+            with ``"per_image"``); None numbers the images in update order.
+        """
+        if not self.extra:
+            super().update(preds, target)
+            return
+        logits, tgt = _check_batch(preds, target)
+        pred = _positive(logits, self.threshold)
+        gt = _binarise_target(tgt)
+        if names is not None and len(names) != pred.shape[0]:
+            raise ValueError(f"names has {len(names)} entries for a batch of {pred.shape[0]}")
+        values = None
+        if "curves" in self.extra:
+            host = logits.cpu()
+            values = (host.float() if host.dtype == torch.bfloat16 else host).numpy()
+        sums = {key: getattr(self, key).cpu().numpy().copy() for key in self._accumulated()}
+        rows: list[list[float]] = []
+        for b in range(pred.shape[0]):
+            row = self._update_image(pred[b], gt[b], None if values is None else values[b], sums)
+            rows.append(row)
+        for key, value in sums.items():
+            state = getattr(self, key)
+            setattr(self, key, torch.as_tensor(value, dtype=state.dtype).to(state.device))
+        if "per_image" in self.extra:
+            first = sum(int(part.shape[0]) for part in self.image_rows)
+            labels = (
+                list(names) if names is not None else [f"#{first + k}" for k in range(len(rows))]
+            )
+            self.image_rows.append(torch.tensor(rows, dtype=torch.float64))
+            self.image_names.append(_encode_names(labels))
+
+    def _sync_dist(
+        self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any = None
+    ) -> None:
+        """Gather the states; a process that scored no image sends correctly shaped empty
+        per-image tables (torchmetrics would send a 1-D float32 placeholder).
+
+        Arguments:
+          dist_sync_fn (Callable): the gather function torchmetrics passes.
+          process_group (Any): the process group.
+        """
+        if "per_image" in self.extra:
+            if not self.image_rows:
+                self.image_rows = [torch.zeros(0, 7, dtype=torch.float64, device=self.device)]
+            if not self.image_names:
+                self.image_names = [
+                    torch.zeros(0, NAME_BYTES, dtype=torch.uint8, device=self.device)
+                ]
+        super()._sync_dist(dist_sync_fn, process_group)
+
+    def _accumulated(self) -> list[str]:
+        """Names of the sum states :meth:`_update_image` adds to."""
+        keys = ["inter", "union", "matched", "targets", "fa_pixels", "pixels", "niou_images"]
+        keys += ["niou_sum", "images", "true_pixels", "gt_pixels"]
+        if "opdc" in self.extra:
+            keys += list(_OPDC_INT_STATES) + list(_OPDC_FLOAT_STATES)
+        if "shooting" in self.extra:
+            keys += ["shoot_tp", "shoot_fp_area"]
+        if "size_bins" in self.extra:
+            keys += ["size_targets", "size_matched", "size_tiou_sum"]
+        if "curves" in self.extra:
+            keys += ["curve_tp", "curve_fp", "curve_precision_sum", "curve_recall_sum"]
+            keys += ["curve_fpr_sum"]
+        return keys
+
+    def _update_image(
+        self,
+        pred: np.ndarray,
+        gt: np.ndarray,
+        values: np.ndarray | None,
+        sums: dict[str, np.ndarray],
+    ) -> list[float]:
+        """Add one image to ``sums`` (in place), labelling each mask once.
+
+        Arguments:
+          pred (np.ndarray): ``H×W`` bool prediction.
+          gt (np.ndarray): ``H×W`` bool target.
+          values (np.ndarray | None): ``H×W`` logits (``"curves"`` only).
+          sums (dict[str, np.ndarray]): running sums by state name (0-d or 1-d arrays).
+        Returns:
+          list[float]: the per-image row ``[inter, union, gt_pixels, targets, matched,
+          fa_pixels, pixels]``.
+        """
+        pred_l, gt_l = _label(pred), _label(gt)
+        pred_t, gt_t = _table(pred_l), _table(gt_l)
+        gt_pixels, pred_pixels = int(gt_l.ids.size), int(pred_l.ids.size)
+        needs_pairs = "opdc" in self.extra or "size_bins" in self.extra
+        pairs = _pair_intersections(pred_l, gt_l, pred.shape[1]) if needs_pairs else None
+        if pairs is not None:
+            inter = int(pairs.sum())
+        else:
+            inter = _intersection(pred_l, gt) if gt_pixels else 0
+        gt_to_pred = _greedy_match(gt_t, pred_t)
+        matched = int((gt_to_pred >= 0).sum())
+        fa_pixels = _fa_pixels(pred_t, gt_to_pred, self.fa_rule)
+        size = self.fa_normaliser
+        pixels = pred.size if size is None else size * size
+        union = pred_pixels + gt_pixels - inter
+        for key, value in (
+            ("inter", inter),
+            ("union", union),
+            ("matched", matched),
+            ("targets", gt_l.n),
+            ("fa_pixels", fa_pixels),
+            ("pixels", pixels),
+            ("images", 1),
+            ("true_pixels", pred.size),
+            ("gt_pixels", gt_pixels),
+        ):
+            sums[key] += value
+        if gt_pixels or self.empty_policy == "zero":
+            sums["niou_sum"] += inter / (EPS + union)
+            sums["niou_images"] += 1
+        if "opdc" in self.extra:
+            result = _opdc(gt_t, pred_t, pairs, pred.size, self.opdc_overlap, self.opdc_pad_empty)
+            counts = _opdc_counts(gt_t, pred_t, result)
+            for key, field in _OPDC_FIELDS.items():
+                sums[key] += getattr(counts, field)
+        if "shooting" in self.extra:
+            detected, false_pixels = _shooting(pred, pred_l, gt_l, self.shooting_radii)
+            sums["shoot_tp"] += detected
+            sums["shoot_fp_area"] += false_pixels
+        if "size_bins" in self.extra and gt_l.n:
+            bins = np.searchsorted(np.asarray(self.size_edges), gt_t.areas, side="left")
+            sums["size_targets"] += np.bincount(bins, minlength=len(self.size_labels))
+            hit = np.flatnonzero(gt_to_pred >= 0)
+            sums["size_matched"] += np.bincount(bins[hit], minlength=len(self.size_labels))
+            for g in hit.tolist():
+                j = int(gt_to_pred[g])
+                both = int(pairs[g, j])
+                sums["size_tiou_sum"][bins[g]] += both / (
+                    int(gt_t.areas[g]) + int(pred_t.areas[j]) - both
+                )
+        if values is not None:
+            self._update_curves(values, gt, gt_pixels, sums)
+        return [inter, union, gt_pixels, gt_l.n, matched, fa_pixels, pixels]
+
+    def _update_curves(
+        self, values: np.ndarray, gt: np.ndarray, gt_pixels: int, sums: dict[str, np.ndarray]
+    ) -> None:
+        """Add one image to the pixel-curve sums (docs/metrics.md §10).
+
+        Arguments:
+          values (np.ndarray): ``H×W`` logits.
+          gt (np.ndarray): ``H×W`` bool target.
+          gt_pixels (int): ``|G|``.
+          sums (dict[str, np.ndarray]): running sums, updated in place.
+        """
+        edges = self.curve_logit_edges
+        positive = _counts_at_or_above(values.reshape(-1), edges, values.size)
+        tp = _counts_at_or_above(values[gt], edges, gt_pixels)
+        fp = positive - tp
+        sums["curve_tp"] += tp
+        sums["curve_fp"] += fp
+        sums["curve_precision_sum"] += _ratio0(tp, positive)
+        sums["curve_recall_sum"] += _ratio0(tp, np.full(tp.shape, gt_pixels))
+        sums["curve_fpr_sum"] += _ratio0(fp, np.full(fp.shape, values.size - gt_pixels))
+
     def compute(self) -> dict[str, Tensor]:
-        """Dataset-level metrics (fractions; Fa as a raw ratio).
+        """Dataset-level scalar metrics (fractions; Fa as a raw ratio).
 
         Returns:
           dict[str, Tensor]: float64 scalars ``"IoU"``, ``"nIoU"``, ``"Pd"`` (NaN + warning with no
-          targets), ``"Fa"`` (NaN with no images).
+          targets), ``"Fa"`` (NaN with no images), then those of each ``extra`` in the order of
+          the class docstring (ratios with a zero denominator are 0 as in PyIRSTDMetrics, except
+          the size-bin ones, which are NaN for an empty bin).
         """
-        return {"IoU": self._iou(), "nIoU": self._niou(), "Pd": self._pd(), "Fa": self._fa()}
+        return self._scalars()
+
+    def _scalars(self) -> dict[str, Tensor]:
+        """The scalars of :meth:`compute` from the current (possibly synced) states."""
+        values = {"IoU": self._iou(), "nIoU": self._niou(), "Pd": self._pd(), "Fa": self._fa()}
+        if "pixel" in self.extra:
+            values.update(self._pixel_scores())
+        if "opdc" in self.extra:
+            values.update(self._opdc_scores())
+        if "shooting" in self.extra:
+            values["Pd_shoot"] = _tensor_ratio0(self.shoot_tp, self.targets)
+            values["Fa_shoot"] = _tensor_ratio0(self.shoot_fp_area, self.true_pixels)
+        if "size_bins" in self.extra:
+            for k, label in enumerate(self.size_labels):
+                count = self.size_targets[k].to(torch.float64)
+                nan = torch.tensor(math.nan, dtype=torch.float64)
+                values[f"Pd_area_{label}"] = torch.where(
+                    count > 0, self.size_matched[k] / count.clamp_min(1), nan
+                )
+                values[f"tIoU_area_{label}"] = torch.where(
+                    count > 0, self.size_tiou_sum[k] / count.clamp_min(1), nan
+                )
+        return values
+
+    def _pixel_scores(self) -> dict[str, Tensor]:
+        """Pixel precision, recall and F1 at ``threshold`` from the dataset sums."""
+        inter = self.inter.to(torch.float64)
+        pred_pixels = (self.union + self.inter - self.gt_pixels).to(torch.float64)
+        precision = _tensor_ratio0(inter, pred_pixels)
+        recall = _tensor_ratio0(inter, self.gt_pixels)
+        f1 = _tensor_ratio0(2 * precision * recall, precision + recall)
+        return {"Precision": precision, "Recall": recall, "F1": f1}
+
+    def _opdc_scores(self) -> dict[str, Tensor]:
+        """OPDC Pd / Fa, hIoU and the hIoU error analysis (docs/metrics.md §7-8)."""
+        tp = self.opdc_tp.to(torch.float64)
+        objects = tp + self.opdc_fp + self.opdc_fn
+        seg_iou = _tensor_ratio0(self.opdc_iou_sum, tp)
+        loc_iou = _tensor_ratio0(tp, objects)
+        return {
+            "Pd_OPDC": _tensor_ratio0(tp, tp + self.opdc_fn),
+            "Fa_OPDC": _tensor_ratio0(self.opdc_fp_area, self.true_pixels),
+            "hIoU": seg_iou * loc_iou,
+            "seg_IoU": seg_iou,
+            "seg_mrg_err": _tensor_ratio0(self.err_merge_sum, tp),
+            "seg_itf_err": _tensor_ratio0(self.err_interference_sum, tp),
+            "seg_pcp_err": _tensor_ratio0(self.err_perception_sum, tp),
+            "loc_IoU": loc_iou,
+            "loc_s2m_err": _tensor_ratio0(self.err_single_to_many, objects),
+            "loc_m2s_err": _tensor_ratio0(self.err_many_to_single, objects),
+            "loc_itf_err": _tensor_ratio0(self.err_interference, objects),
+            "loc_pcp_err": _tensor_ratio0(self.err_perception, objects),
+        }
+
+    def report(self) -> dict[str, Any]:
+        """Everything the evaluation report needs, synced across processes like ``compute``.
+
+        Returns:
+          dict[str, Any]: ``"scalars"`` (floats of :meth:`compute`), ``"curves"`` (None without
+          ``"curves"``; else float lists under ``threshold`` (probability, increasing),
+          ``precision``, ``recall``, ``f1``, ``tpr``, ``fpr`` (dataset-pooled counts) and
+          ``mean_precision``, ``mean_recall``, ``mean_tpr``, ``mean_fpr`` (mean of per-image
+          curves, PyIRSTDMetrics' "dynamic" curves)), ``"size_bins"`` (None or a list of
+          ``{"bin", "targets", "Pd", "tIoU"}``), ``"images"`` (None or every image's
+          ``{"name", "IoU", "targets", "missed", "fa_pixels", "Fa"}``, worst first) and
+          ``"worst_images"`` (the first ``worst_images`` of those).
+        """
+        with self.sync_context(
+            dist_sync_fn=self.dist_sync_fn,
+            should_sync=self._to_sync,
+            should_unsync=self._should_unsync,
+        ):
+            scalars = {key: float(value) for key, value in self._scalars().items()}
+            curves = self._curves() if "curves" in self.extra else None
+            sizes = None
+            if "size_bins" in self.extra:
+                sizes = [
+                    {
+                        "bin": label,
+                        "targets": int(self.size_targets[k]),
+                        "Pd": scalars[f"Pd_area_{label}"],
+                        "tIoU": scalars[f"tIoU_area_{label}"],
+                    }
+                    for k, label in enumerate(self.size_labels)
+                ]
+            images = self._images() if "per_image" in self.extra else None
+        return {
+            "scalars": scalars,
+            "curves": curves,
+            "size_bins": sizes,
+            "images": images,
+            "worst_images": None if images is None else images[: self.worst_images],
+        }
+
+    def _curves(self) -> dict[str, list[float]]:
+        """The pixel curves from the (synced) sums; see :meth:`report`."""
+        tp = self.curve_tp.cpu().numpy()
+        fp = self.curve_fp.cpu().numpy()
+        gt_pixels = int(self.gt_pixels)
+        background = int(self.true_pixels) - gt_pixels
+        precision = _ratio0(tp, tp + fp)
+        recall = _ratio0(tp, np.full(tp.shape, gt_pixels))
+        images = max(int(self.images), 1)
+        mean_recall = self.curve_recall_sum.cpu().numpy() / images
+        return {
+            "threshold": self.curve_thresholds.tolist(),
+            "precision": precision.tolist(),
+            "recall": recall.tolist(),
+            "f1": _ratio0(2 * precision * recall, precision + recall).tolist(),
+            "tpr": recall.tolist(),
+            "fpr": _ratio0(fp, np.full(fp.shape, background)).tolist(),
+            "mean_precision": (self.curve_precision_sum.cpu().numpy() / images).tolist(),
+            "mean_recall": mean_recall.tolist(),
+            "mean_tpr": mean_recall.tolist(),
+            "mean_fpr": (self.curve_fpr_sum.cpu().numpy() / images).tolist(),
+        }
+
+    def _images(self) -> list[dict[str, Any]]:
+        """Per-image scores, worst first (lowest IoU, then most missed targets, most false
+        alarms, name); an image with neither prediction nor target has IoU 1."""
+        rows = self.image_rows
+        names = self.image_names
+        if isinstance(rows, list):
+            if not rows:
+                return []
+            rows, names = torch.cat(rows), torch.cat(names)
+        table = []
+        for row, name in zip(rows.tolist(), _decode_names(names), strict=True):
+            inter, union, _, targets, matched, fa_pixels, pixels = row
+            table.append(
+                {
+                    "name": name,
+                    "IoU": inter / union if union else 1.0,
+                    "targets": int(targets),
+                    "missed": int(targets - matched),
+                    "fa_pixels": int(fa_pixels),
+                    "Fa": fa_pixels / pixels if pixels else math.nan,
+                }
+            )
+        table.sort(key=lambda r: (r["IoU"], -r["missed"], -r["fa_pixels"], r["name"]))
+        return table
+
+
+_OPDC_FIELDS: dict[str, str] = {
+    "opdc_tp": "tp",
+    "opdc_fp": "fp",
+    "opdc_fn": "fn",
+    "opdc_fp_area": "fp_area",
+    "err_interference": "interference",
+    "err_perception": "perception",
+    "err_many_to_single": "many_to_single",
+    "err_single_to_many": "single_to_many",
+    "opdc_iou_sum": "iou_sum",
+    "err_merge_sum": "merge_sum",
+    "err_interference_sum": "interference_sum",
+    "err_perception_sum": "perception_sum",
+}
+"""State name → :class:`OPDCCounts` field."""
+
+_OPDC_INT_STATES: tuple[str, ...] = tuple(list(_OPDC_FIELDS)[:8])
+_OPDC_FLOAT_STATES: tuple[str, ...] = tuple(list(_OPDC_FIELDS)[8:])
+
+
+def _tensor_ratio0(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den`` in float64, 0 where ``den == 0`` (PyIRSTDMetrics' ``divide_func``)."""
+    num = torch.as_tensor(num).to(torch.float64)
+    den = torch.as_tensor(den).to(torch.float64)
+    return torch.where(den == 0, torch.zeros_like(num), num / torch.where(den == 0, 1.0, den))
+
+
+def _encode_names(names: Sequence[str]) -> Tensor:
+    """UTF-8 names as a zero-padded ``[B, NAME_BYTES]`` uint8 tensor (longer names are cut)."""
+    out = torch.zeros(len(names), NAME_BYTES, dtype=torch.uint8)
+    for k, name in enumerate(names):
+        data = str(name).encode("utf-8")[:NAME_BYTES]
+        out[k, : len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return out
+
+
+def _decode_names(encoded: Tensor) -> list[str]:
+    """Inverse of :func:`_encode_names`."""
+    return [
+        bytes(row).rstrip(b"\0").decode("utf-8", errors="replace") for row in encoded.cpu().numpy()
+    ]
+
+
+def build_metrics(cfg: Mapping[str, Any] | None) -> IRSTDMetrics:
+    """The metric object of a ``metrics:`` config node (the call the training/evaluation code
+    makes).
+
+    Arguments:
+      cfg (Mapping | None): keyword arguments of :class:`IRSTDMetrics` (``threshold``,
+        ``fa_rule``, ``fa_normaliser``, ``empty_policy``, ``extra``, ``opdc_overlap``,
+        ``opdc_pad_empty``, ``shooting_radii``, ``size_bins``, ``curve_bins``,
+        ``worst_images``); None gives the defaults.
+    Returns:
+      IRSTDMetrics: the metric.
+    Raises:
+      ValueError: an unknown key (named, with the accepted ones).
+    """
+    options = dict(cfg or {})
+    accepted = set(inspect.signature(IRSTDMetrics.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"metrics has unknown key(s) {unknown}; accepted: {sorted(accepted)}")
+    return IRSTDMetrics(**options)
 
 
 class IoUMetric(_IRSTDStatsMetric):
@@ -917,6 +1776,18 @@ def _logit(p: float) -> float:
 __all__ = [
     "EMPTY_POLICIES",
     "EPS",
+    "EXTRAS",
+    "NAME_BYTES",
+    "OPDC_OVERLAP",
+    "SHOOTING_RADII",
+    "SIZE_EDGES",
+    "OPDCCounts",
+    "OPDCResult",
+    "build_metrics",
+    "curve_thresholds",
+    "opdc_match",
+    "shooting_rule",
+    "size_labels",
     "FA_RULES",
     "MATCH_DISTANCE",
     "Component",

@@ -13,8 +13,9 @@ Accepted layouts (``layout: auto`` picks one from the folders present):
   with split files anywhere under the root, or none.
 
 Masks pair with images by stem: ``<stem>.<ext>`` or ``<stem>_pixels0.<ext>``. Split files hold one
-name per line, with or without an image extension; blank lines are ignored and the last line
-needs no newline.
+name per line, with or without an image extension, LF or CRLF line endings (BasicIRSTD's lists
+are CRLF); blank lines are ignored and the last line needs no newline. Named protocols per
+dataset (``dataset.split=irsam|standard``) are described in docs/protocols.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -370,6 +372,68 @@ SplitSpec = Mapping[str, str | list[str] | None]
 """One entry of ``dataset.splits``: ``trainval``, optional ``val`` and ``test`` split files."""
 
 
+SPLIT_KEYS: tuple[str, ...] = ("trainval", "val", "test", "exclude", "protocol", "source")
+"""Keys accepted in one entry of ``dataset.splits``."""
+
+
+def split_spec(splits: Mapping[str, SplitSpec], split: str) -> dict[str, Any]:
+    """The entry ``split`` of ``dataset.splits``, checked.
+
+    An entry maps ``trainval``, ``val`` and ``test`` to split files (see :func:`resolve_splits`)
+    and may add ``exclude`` (a list of names dropped from every list), ``protocol`` (the
+    protocol name recorded in results files; default: the entry's own name, so an alias entry
+    written as ``${.standard}`` records ``standard``) and ``source`` (where the split comes
+    from, for the record).
+
+    Arguments:
+      splits (Mapping[str, SplitSpec]): ``dataset.splits``.
+      split (str): ``dataset.split``.
+    Returns:
+      dict[str, Any]: the entry with ``protocol`` filled in.
+    Raises:
+      DatasetError: unknown split name or unknown keys.
+    """
+    if split not in splits:
+        raise DatasetError(
+            f"dataset.split={split!r} is not defined; dataset.splits has {sorted(splits)}."
+        )
+    spec = dict(splits[split] or {})
+    unknown = set(spec) - set(SPLIT_KEYS)
+    if unknown:
+        raise DatasetError(
+            f"dataset.splits.{split} has unknown key(s) {sorted(unknown)}; use "
+            f"{', '.join(SPLIT_KEYS)}."
+        )
+    exclude = spec.get("exclude") or []
+    if isinstance(exclude, str):
+        raise DatasetError(
+            f"dataset.splits.{split}.exclude must be a list of names, got the string {exclude!r}"
+        )
+    spec.setdefault("protocol", split)
+    if spec["protocol"] is None:
+        spec["protocol"] = split
+    return spec
+
+
+def split_files(root: str | os.PathLike, spec: Mapping[str, Any]) -> dict[str, Path | None]:
+    """The split file each part of a split entry resolves to under ``root``.
+
+    Arguments:
+      root (str | PathLike): dataset root.
+      spec (Mapping[str, Any]): one entry of ``dataset.splits`` (see :func:`split_spec`).
+    Returns:
+      dict[str, Path | None]: ``trainval``, ``val``, ``test`` → the file found, or None where
+      the entry has null.
+    Raises:
+      DatasetError: a listed file (or every candidate) is missing.
+    """
+    root = Path(root)
+    return {
+        key: None if spec.get(key) is None else find_split_file(root, spec[key])
+        for key in ("trainval", "val", "test")
+    }
+
+
 def resolve_splits(
     root: str | os.PathLike,
     *,
@@ -389,9 +453,12 @@ def resolve_splits(
       layout (str): ``auto`` or a key of :data:`LAYOUTS`.
       splits (Mapping[str, SplitSpec]): named split definitions; each maps ``trainval``,
         ``val`` and ``test`` to a split file (relative to ``root``), a list of candidate files
-        (first existing wins; ``*`` patterns allowed) or null. ``trainval: null`` takes every
-        image not in val/test; ``val: null`` carves validation from trainval
-        (``val_fraction``, ``split_seed``); ``test: null`` means no test set.
+        (first existing wins; ``*`` patterns allowed; paths relative to ``root`` or absolute) or
+        null. ``trainval: null`` takes every image not in val/test; ``val: null`` carves
+        validation from trainval (``val_fraction``, ``split_seed``); ``test: null`` means no
+        test set. Optional keys: ``exclude`` (names dropped from every list, e.g. IRSAM's
+        IRSTD-1k test list without XDU997), ``protocol`` and ``source`` (recorded in results,
+        see :func:`split_spec`).
       split (str): which entry of ``splits`` to use.
       val_fraction (float): share of trainval used for validation when ``val`` is null.
       split_seed (int): seed of that carve (fixed, so the split is identical across runs).
@@ -408,28 +475,35 @@ def resolve_splits(
         raise DatasetError(
             f"dataset.split={split!r} is not defined; dataset.splits has {sorted(splits)}."
         )
-    spec = dict(splits[split])
-    unknown = set(spec) - {"trainval", "val", "test"}
-    if unknown:
-        raise DatasetError(
-            f"dataset.splits.{split} has unknown key(s) {sorted(unknown)}; use trainval, val, test."
-        )
+    spec = split_spec(splits, split)
     image_dir, mask_dir = root / chosen.image_dir, root / chosen.mask_dir
     pairs = pair_files(image_dir, mask_dir)
+    files = split_files(root, spec)
+    exclude = [strip_image_suffix(str(name)) for name in spec.get("exclude") or []]
+    excluded: set[str] = set()
 
     def names_of(key: str) -> list[str] | None:
-        candidates = spec.get(key)
-        if candidates is None:
+        path = files[key]
+        if path is None:
             return None
-        path = find_split_file(root, candidates)
-        return select(pairs, read_split_file(path), path, image_dir)
+        names = select(pairs, read_split_file(path), path, image_dir)
+        excluded.update(name for name in names if name in exclude)
+        return [name for name in names if name not in exclude]
 
     test = names_of("test") or []
     val = names_of("val")
     trainval = names_of("trainval")
+    not_listed = sorted(set(exclude) - excluded)
+    if not_listed:
+        log.warning(
+            "dataset.splits.%s.exclude names %s, which no split file of %s lists",
+            split,
+            not_listed,
+            root,
+        )
     if trainval is None:
         held_out = set(test) | set(val or [])
-        trainval = [name for name in pairs if name not in held_out]
+        trainval = [name for name in pairs if name not in held_out and name not in exclude]
     if val is None:
         train, val = carve_validation(trainval, val_fraction, split_seed)
     else:
