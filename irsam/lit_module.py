@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics import MaxMetric
 
-from irsam.metrics import IRSTDMetrics, PdFaCurve
+from irsam.metrics import IRSTDMetrics, PdFaCurve, build_metrics
 from irsam.models import apply_freeze, build_param_groups, count_parameters
 from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
 from irsam.utils import get_logger
@@ -97,7 +97,8 @@ class IRSAMLitModule(L.LightningModule):
       layer_decay (float): layer-wise LR decay of the encoder (1.0 = off).
       compile (bool): run ``net`` through ``torch.compile`` (the state dict keeps plain names).
       metrics (Mapping | None): keyword arguments of :class:`IRSTDMetrics` (threshold, fa_rule,
-        fa_normaliser, empty_policy); ``threshold`` also binarises saved masks.
+        fa_normaliser, empty_policy, extra metrics: docs/metrics.md §13); ``threshold`` also
+        binarises saved masks.
       pd_fa_thresholds (list[float] | None): logit thresholds of the test Pd–Fa curve (None = off).
     """
 
@@ -123,8 +124,9 @@ class IRSAMLitModule(L.LightningModule):
         self.loss = hydra.utils.instantiate(config["loss"])
         metric_options = dict(config["metrics"] or {})
         self.threshold = float(metric_options.get("threshold", 0.0))
-        self.val_metrics = IRSTDMetrics(**metric_options)
-        self.test_metrics = IRSTDMetrics(**metric_options)
+        self.val_metrics = build_metrics(metric_options)
+        self.test_metrics = build_metrics(metric_options)
+        self.test_report: dict[str, Any] = {}
         self.val_iou_best = MaxMetric()
         self.test_curve = PdFaCurve(pd_fa_thresholds) if pd_fa_thresholds else None
         self._compiled_net: torch.nn.Module | None = None
@@ -250,7 +252,7 @@ class IRSAMLitModule(L.LightningModule):
         for k, logit in enumerate(native):
             height, width = logit.shape[-2:]
             target = batch["mask_native"][k : k + 1, :, :height, :width]
-            metric.update(logit, target)
+            metric.update(logit, target, names=[batch["name"][k]])
             if stage == "test" and self.test_curve is not None:
                 self.test_curve.update(logit, target)
         return native
@@ -280,11 +282,12 @@ class IRSAMLitModule(L.LightningModule):
         return {"native_logits": native}
 
     def on_test_epoch_end(self) -> None:
-        """Log the synced test metrics and measure images/s (forward + scoring, this process)."""
+        """Log the synced test metrics, keep the full report (curves, size bins, worst images:
+        ``test_report``) and measure images/s (forward + scoring, this process)."""
         self.test_seconds = time.perf_counter() - self._test_started
-        values = self.test_metrics.compute()
+        self.test_report = self.test_metrics.report()
         self.test_metrics.reset()
-        for name, value in values.items():
+        for name, value in self.test_report["scalars"].items():
             self.log(f"test/{name}", value)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, list[torch.Tensor]]:

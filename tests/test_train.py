@@ -170,12 +170,15 @@ def test_evaluate_metric_overrides_merge_into_the_checkpoints(legacy_run, tmp_pa
         "evaluate", tmp_path, [f"ckpt_path={legacy_run}", "metrics.fa_normaliser=512", *EVAL_TINY]
     )
     result, _ = evaluate(cfg)
-    assert result["metric_options"] == {
+    options = result["metric_options"]
+    assert {k: options[k] for k in ("threshold", "fa_rule", "fa_normaliser", "empty_policy")} == {
         "threshold": 0.0,
         "fa_rule": "legacy_area",
         "fa_normaliser": 512,
         "empty_policy": "skip",
     }
+    assert "opdc" in options["extra"] and "test/hIoU" in result["metrics"]
+    assert result["protocol"]["dataset"] == "synthetic"
 
 
 def test_evaluate_refuses_a_model_override(legacy_run, tmp_path) -> None:

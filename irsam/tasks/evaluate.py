@@ -14,7 +14,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.callbacks import PredictionWriter
+from irsam.compare import split_table
+from irsam.data.protocols import protocol_line, protocol_record
 from irsam.lit_module import IRSAMLitModule
+from irsam.metrics_report import metric_rules, write_report
 from irsam.models import count_parameters
 from irsam.tasks.report import metrics_table, write_results
 from irsam.utils import atomic_write_bytes, get_logger
@@ -124,32 +127,47 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")) or False
     )
     trainer.test(model=model, datamodule=datamodule)
-
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    report = model.test_report
     counts = count_parameters(model.net)
     images_per_s = model.test_images / max(model.test_seconds, 1e-9)
+    protocol = protocol_record(datamodule)
     results = {
         "checkpoint": str(cfg.ckpt_path),
         "dataset": cfg.dataset.get("name"),
+        "protocol": protocol,
         "split": "test",
         "images": model.test_images,
         "metrics": metrics,
         "params": counts,
         "images_per_s": images_per_s,
         "metric_options": dict(model.hparams.metrics or {}),
+        "metric_rules": metric_rules(model.test_metrics),
     }
     table = metrics_table(
         metrics, "test/", extra={"Params (M)": counts["total"] / 1e6, "images/s": images_per_s}
     )
+    if hasattr(datamodule, "member_test_dataloaders"):  # a union (SIRST3): each member, then all
+        per_set = {}
+        for member, loader in datamodule.member_test_dataloaders().items():
+            trainer.test(model=model, dataloaders=loader)
+            per_set[member] = {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")
+            }
+        per_set["union"] = metrics
+        results["per_test_set"] = per_set
+        table += "\n\n" + split_table(per_set)
     if trainer.is_global_zero:
-        write_results(output_dir, results, table)
+        details = write_report(report, output_dir) if report else ""
+        write_results(output_dir, results, f"{protocol_line(protocol)}\n\n{table}\n\n{details}")
         if model.test_curve is not None:
             _write_curve(output_dir, model.test_curve.compute())
     log.info(
-        "Evaluation of %s on %s (%d test images):\n%s",
+        "Evaluation of %s on %s (%d test images):\n%s\n%s",
         cfg.ckpt_path,
         cfg.dataset.get("name"),
         model.test_images,
+        protocol_line(protocol),
         table,
     )
     return results, {"datamodule": datamodule, "model": model, "trainer": trainer}
