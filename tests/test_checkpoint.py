@@ -105,7 +105,7 @@ def sam_vit_b_file(tmp_path_factory) -> tuple[Path, Sam]:
 
 
 def test_mobile_sam_layout(mobile_sam_file) -> None:
-    """Names and shapes of our TinyViT SAM equal MobileSAM's layout (irsam-reference.md §7.1)."""
+    """Names and shapes of our TinyViT SAM equal MobileSAM's layout (docs/model.md §7)."""
     path, _ = mobile_sam_file
     state = torch.load(path, weights_only=True)
     prefixes = [

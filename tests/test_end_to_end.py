@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import PROJECT_ROOT, TINY_TRAIN_OVERRIDES, compose_config
@@ -34,13 +35,13 @@ def test_ddp_sim_synced_metrics_equal_single_process_metrics_on_the_same_predict
     process's metrics over the very masks the two ranks scored (saved by each rank).
 
     Exact by construction: both sides binarise the same logits, so the integer sums behind IoU,
-    Pd and Fa are equal whatever the batch layout; nIoU is a float64 sum over images taken in
-    another order, hence compared to 1e-12.
+    Pd and Fa are equal whatever the batch layout (compared after the float32 rounding that
+    logging applies to the synced value); nIoU is a float64 sum over images taken in another
+    order, hence compared to 1e-6 (float32 logging).
     """
     import json
 
     import hydra
-    import numpy as np
     from PIL import Image
 
     from irsam.metrics import IRSTDMetrics
@@ -78,8 +79,8 @@ def test_ddp_sim_synced_metrics_equal_single_process_metrics_on_the_same_predict
     assert len(list(masks.iterdir())) == 7, "each rank writes the masks of its own images"
     assert synced["test/IoU"] > 0.0, "degenerate comparison: no target pixel was predicted"
     for key in ("test/IoU", "test/Pd", "test/Fa"):
-        assert synced[key] == values[key], key
-    assert synced["test/nIoU"] == pytest.approx(values["test/nIoU"], rel=1e-12, abs=1e-15)
+        assert np.float32(synced[key]) == np.float32(values[key]), key
+    assert synced["test/nIoU"] == pytest.approx(values["test/nIoU"], rel=1e-6)
 
 
 def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
@@ -119,20 +120,36 @@ def test_optuna_sweep_two_trials(tmp_path: Path) -> None:
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
 
 
+OOM_PROBE = """# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper/sampler: grid
+optimized_metric: val/IoU_best
+test: false
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    direction: maximize
+    n_trials: 2
+    params:
+      model.net.image_size: choice(128, 131072)
+"""
+"""A two-trial Optuna grid whose second trial cannot allocate its 131072² input (~200 GB)."""
+
+
 def test_optuna_sweep_survives_a_trial_that_runs_out_of_memory(tmp_path: Path) -> None:
-    """A trial whose allocation fails (a 131072² internal image: ~200 GB) is recorded as failed
-    (NaN) and the sweep finishes its other trial instead of aborting."""
+    """A trial whose allocation fails is recorded as failed (NaN) and the sweep finishes its
+    other trial instead of aborting (hydra-optuna-sweeper's max_failure_rate is 0)."""
+    configs = tmp_path / "configs" / "hparams_search"
+    configs.mkdir(parents=True)
+    (configs / "oom_probe.yaml").write_text(OOM_PROBE)
     sweep = tmp_path / "optuna_oom"
     result = _run(
         [
             "train.py",
-            "-m",
-            "hparams_search=irsam_optuna",
-            "~hydra.sweeper.params",
-            "hydra/sweeper/sampler=grid",
-            "model.net.image_size=choice(128,131072)",
+            f"hydra.searchpath=[file://{tmp_path / 'configs'}]",
+            "hparams_search=oom_probe",
             f"hydra.sweep.dir={sweep}",
-            "hydra.sweeper.n_trials=2",
             *[o for o in CLI_OVERRIDES if not o.startswith("model.net.image_size")],
         ],
         PROJECT_ROOT,

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Losses against hand-computed values and independent float64 formulas (metrics-and-losses.md §7)."""
+"""Losses against hand-computed values and independent float64 formulas (docs/losses.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""IRSTD metrics on hand-built masks with hand-computed values (docs/metrics-and-losses.md §8)."""
+"""IRSTD metrics on hand-built masks with hand-computed values (docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -118,6 +118,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True)
     cfg.dataset.image_size = checkpoint_data_options(cfg, model)["image_size"]
     datamodule = hydra.utils.instantiate(cfg.dataset)
+    datamodule.setup("test")  # here too, not only in the (possibly spawned) test processes
 
     output_dir = Path(cfg.paths.output_dir)
     callbacks = instantiate_group(cfg.get("callbacks"))
@@ -137,7 +138,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "dataset": cfg.dataset.get("name"),
         "protocol": protocol,
         "split": "test",
-        "images": model.test_images,
+        "images": protocol["sizes"]["test"],
         "metrics": metrics,
         "params": counts,
         "images_per_s": images_per_s,
@@ -166,7 +167,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "Evaluation of %s on %s (%d test images):\n%s\n%s",
         cfg.ckpt_path,
         cfg.dataset.get("name"),
-        model.test_images,
+        protocol["sizes"]["test"],
         protocol_line(protocol),
         table,
     )
