@@ -228,3 +228,36 @@ def test_fast_dev_run_irsam_sam2_hiera_t(sam2_package, tmp_path: Path) -> None:
     metrics, _ = train(compose_config("train", tmp_path, overrides))
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert "train/loss_edge_bce" in metrics and 0.0 <= metrics["test/IoU"] <= 1.0
+
+
+def test_freeze_layer_decay_and_irsam_round_trip(sam2_package, tmp_path: Path) -> None:
+    """freeze=encoder keeps WPMD trainable, layer decay follows the Hiera blocks, and an irsam
+    weights file of a SAM 2 model loads back through the same checkpoint option."""
+    from irsam.models.checkpoints import save_model_weights
+    from irsam.models.param_groups import build_param_groups
+
+    model = build_irsam_sam2_hiera_t(image_size=64, freeze="encoder")
+    params = dict(model.named_parameters())
+    assert not params["image_encoder.trunk.blocks.0.attn.qkv.weight"].requires_grad
+    assert not params["image_encoder.neck.convs.0.conv.weight"].requires_grad
+    assert params["image_encoder.wpmd.2.gamma"].requires_grad
+    assert params["mask_decoder.conv_s0.weight"].requires_grad
+
+    model = build_irsam_sam2_hiera_t(image_size=64)
+    groups = build_param_groups(model, lr=1e-3, weight_decay=0.05, layer_decay=0.5)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    first, last = "image_encoder.trunk.blocks.0.mlp.layers.0.weight", "mask_decoder.conv_s0.weight"
+    assert lr_of[id(params[first])] == pytest.approx(
+        1e-3 * 0.5 ** (len(model.image_encoder.trunk.blocks))
+    )
+    assert lr_of[id(params[last])] == pytest.approx(1e-3)
+
+    with torch.no_grad():
+        params["image_encoder.wpmd.1.gamma"].fill_(0.25)
+    path = tmp_path / "irsam_sam2_t.pt"
+    save_model_weights(model, path)
+    again = build_irsam_sam2_hiera_t(image_size=64, checkpoint=str(path))
+    torch.testing.assert_close(
+        again.image_encoder.wpmd["1"].gamma, params["image_encoder.wpmd.1.gamma"]
+    )
