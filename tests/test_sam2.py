@@ -261,3 +261,18 @@ def test_freeze_layer_decay_and_irsam_round_trip(sam2_package, tmp_path: Path) -
     torch.testing.assert_close(
         again.image_encoder.wpmd["1"].gamma, params["image_encoder.wpmd.1.gamma"]
     )
+
+
+def test_import_leaves_no_global_hydra(sam2_package) -> None:
+    """``import sam2`` initialises Hydra's global instance; import_sam2 undoes it (fresh process,
+    since sam2 runs that code only on its first import)."""
+    import subprocess
+
+    code = (
+        "from hydra.core.global_hydra import GlobalHydra\n"
+        "from irsam.models.sam2_encoder import import_sam2\n"
+        "import_sam2()\n"
+        "import sam2\n"
+        "assert not GlobalHydra.instance().is_initialized()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
