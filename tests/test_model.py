@@ -28,7 +28,9 @@ from irsam.models import (
     count_parameters,
     model_registry,
 )
+from irsam.models.build import build_irsam_sam2_hiera, build_sam2_hiera
 from irsam.models.build import build_irsam_vit as vit_builder
+from irsam.models.sam2_encoder import HIERA_SIZES
 
 SMALL = 128  # internal resolution for CPU tests (8×8 token grid)
 TINY_VIT = {
@@ -153,7 +155,7 @@ def test_grad_checkpointing_gives_same_gradients(builder) -> None:
     images = torch.rand(1, 3, 64, 64) * 255
     for model in (plain, ckpt):
         model(images)["mask_logits"].sum().backward()
-    for (name, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters()):
+    for (name, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters(), strict=True):
         if a.grad is not None:
             torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
 
@@ -232,6 +234,7 @@ def test_registry_and_configs(project_root: Path) -> None:
         "irsam_vit_h",
         "mobile_sam",
         "sam_vit_b",
+        *(f"{prefix}sam2_hiera_{size}" for prefix in ("irsam_", "") for size in HIERA_SIZES),
     }
     for name in model_registry:
         cfg = OmegaConf.load(project_root / "conf" / "model" / f"{name}.yaml")
@@ -239,7 +242,13 @@ def test_registry_and_configs(project_root: Path) -> None:
         assert cfg.freeze in FREEZE_PRESETS and "freeze" not in cfg.net  # the one freeze knob
         target = hydra.utils.get_method(cfg.net._target_)
         assert target is model_registry[name]
-        signature = inspect.signature(vit_builder if name.startswith("irsam_vit") else target)
+        generic = {
+            "irsam_vit": vit_builder,
+            "irsam_sam2": build_irsam_sam2_hiera,
+            "sam2_": build_sam2_hiera,
+        }
+        builder = next((b for prefix, b in generic.items() if name.startswith(prefix)), target)
+        signature = inspect.signature(builder)
         unknown = set(cfg.net) - {"_target_"} - set(signature.parameters)
         assert not unknown, f"{name}.yaml has keys the builder does not take: {unknown}"
     for name in ("irsam_tiny", "mobile_sam"):

@@ -3,8 +3,10 @@
 
 ``model_registry`` maps names to builders: the IRSAM variants ``irsam_tiny`` (the paper's
 model), ``irsam_vit_b/l/h``, and the fine-tuning baselines ``mobile_sam`` and ``sam_vit_b`` (same
-decoder path without WPMD and without the GAD edge branch). ``build_prompt_sam`` builds a plain
-promptable segment-anything ``Sam`` for ``SamPredictor`` (the one-shot mode).
+decoder path without WPMD and without the GAD edge branch); with the optional ``sam2`` extra,
+``irsam_sam2_hiera_{t,s,b+,l}`` and the baselines ``sam2_hiera_{t,s,b+,l}`` (docs/sam2.md).
+``build_prompt_sam`` builds a plain promptable segment-anything ``Sam`` for ``SamPredictor``
+(the one-shot mode).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTra
 from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom
 from torch import nn
 
-from irsam.models.checkpoints import load_checkpoint
+from irsam.models.checkpoints import load_checkpoint, load_sam2_checkpoint
 from irsam.models.gad import GranularityAwareDecoder
 from irsam.models.irsam import IRSAM
+from irsam.models.sam2_encoder import (
+    HIERA_SIZES,
+    Sam2GranularityAwareDecoder,
+    Sam2HieraEncoder,
+    hiera_stage_channels,
+)
 from irsam.models.tiny_vit import TinyViTEncoder
 from irsam.models.vit_encoder import ViTEncoder
 from irsam.models.wpmd import WPMD
@@ -81,10 +89,14 @@ def _wpmd_blocks(
 
 
 def _prompt_free_decoder(
-    *, edge_branch: bool, gad_fusion: str, shallow_channels: int
+    *,
+    edge_branch: bool,
+    gad_fusion: str,
+    shallow_channels: int,
+    decoder_type: type[GranularityAwareDecoder] = GranularityAwareDecoder,
 ) -> GranularityAwareDecoder:
     """SAM's decoder settings (two-way transformer depth 2, 8 heads, MLP 2048) as a GAD."""
-    return GranularityAwareDecoder(
+    return decoder_type(
         transformer_dim=PROMPT_EMBED_DIM,
         transformer=TwoWayTransformer(
             depth=2, embedding_dim=PROMPT_EMBED_DIM, mlp_dim=2048, num_heads=8
@@ -107,11 +119,15 @@ def _build_irsam(
     channels_last: bool,
     checkpoint: str | None,
     edge_upsample: str = "logits",
+    decoder_type: type[GranularityAwareDecoder] = GranularityAwareDecoder,
+    loader: Callable[[IRSAM, str], object] = load_checkpoint,
 ) -> IRSAM:
     """Assemble an :class:`IRSAM` around a built encoder and load weights.
 
     Everything trains except the decoder heads the prompt-free forward never uses; the freeze
     presets are applied by the LightningModule (``model.freeze``), the one place that knob lives.
+    ``decoder_type`` and ``loader`` default to the GAD and :func:`load_checkpoint`; the SAM 2
+    models pass their decoder subclass and :func:`load_sam2_checkpoint`.
     """
     model = IRSAM(
         image_encoder=encoder,
@@ -121,6 +137,7 @@ def _build_irsam(
             edge_branch=edge_branch,
             gad_fusion=gad_fusion,
             shallow_channels=encoder.shallow_channels,
+            decoder_type=decoder_type,
         ),
         pixel_mean=PIXEL_MEAN,
         pixel_std=PIXEL_STD,
@@ -129,7 +146,7 @@ def _build_irsam(
         edge_upsample=edge_upsample,
     )
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        loader(model, checkpoint)
     model.mask_decoder.freeze_unused_()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -419,6 +436,160 @@ def build_prompt_sam(
     return sam
 
 
+# ---------------------------------------------------------------------------------------------
+# SAM 2 Hiera models (optional extra `sam2`; docs/sam2.md)
+# ---------------------------------------------------------------------------------------------
+
+
+def build_irsam_sam2_hiera(
+    *,
+    size: str,
+    checkpoint: str | None = None,
+    image_size: int = 1024,
+    resize_mode: str = "nearest",
+    wpmd: bool = True,
+    wpmd_stages: Sequence[int] = (0, 1, 2, 3),
+    wpmd_wavelet: str = "haar",
+    wpmd_iterations: int = 1,
+    wpmd_refine: str = "dwconv",
+    wpmd_diffusion: bool = True,
+    wpmd_pad_mode: str = "replicate",
+    edge_branch: bool = True,
+    gad_fusion: str = "deep+shallow",
+    edge_upsample: str = "logits",
+    grad_checkpointing: bool = False,
+    channels_last: bool = False,
+) -> IRSAM:
+    """IRSAM on a SAM 2 Hiera encoder (trunk + FPN neck from the ``sam2`` package).
+
+    Arguments:
+      size (str): Hiera size ``"t"``, ``"s"``, ``"b+"`` or ``"l"``.
+      checkpoint (str | None): ``sam2.1_hiera_*.pt`` / ``sam2_hiera_*.pt`` (official layout),
+        an irsam weights file or a Lightning ``.ckpt``; None = random init.
+      image_size (int): internal encoder resolution S (1024 for SAM 2); padded to a multiple of
+        32 inside the encoder, grid ⌈S/16⌉.
+      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
+      wpmd (bool): build WPMD blocks.
+      wpmd_stages (Sequence[int]): Hiera stages (0-3, strides 4-32) whose outputs get a WPMD.
+      wpmd_wavelet (str): orthogonal PyWavelets wavelet name.
+      wpmd_iterations (int): diffusion steps T.
+      wpmd_refine (str): ``"dwconv"`` (default; the stage maps are wide) or ``"conv3x3"``.
+      wpmd_diffusion (bool): False = DWT→IDWT only (ablation).
+      wpmd_pad_mode (str): padding of odd maps.
+      edge_branch (bool): GAD edge branch (False for the ``sam2_hiera_*`` baselines).
+      gad_fusion (str): ``"deep"``, ``"shallow"`` (stride-4 FPN level) or ``"deep+shallow"``.
+      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
+        :class:`IRSAM`).
+      grad_checkpointing (bool): activation checkpointing per Hiera block (training only).
+      channels_last (bool): channels-last memory format.
+    Returns:
+      IRSAM: the model.
+    Raises:
+      ImportError: ``sam2`` is not installed (the message names ``pip install -e ".[sam2]"``).
+    """
+    assert size in HIERA_SIZES, f"SAM 2 Hiera size must be one of {HIERA_SIZES}, got {size!r}"
+    blocks = None
+    if wpmd:
+        widths = hiera_stage_channels(size)
+        blocks = _wpmd_blocks(
+            {int(s): widths[int(s)] for s in wpmd_stages},
+            wavelet=wpmd_wavelet,
+            iterations=wpmd_iterations,
+            refine=wpmd_refine,
+            diffusion=wpmd_diffusion,
+            pad_mode=wpmd_pad_mode,
+        )
+    encoder = Sam2HieraEncoder(
+        size=size, img_size=image_size, wpmd=blocks, grad_checkpointing=grad_checkpointing
+    )
+    return _build_irsam(
+        encoder=encoder,
+        edge_branch=edge_branch,
+        gad_fusion=gad_fusion,
+        resize_mode=resize_mode,
+        channels_last=channels_last,
+        checkpoint=checkpoint,
+        edge_upsample=edge_upsample,
+        decoder_type=Sam2GranularityAwareDecoder,
+        loader=load_sam2_checkpoint,
+    )
+
+
+def build_irsam_sam2_hiera_t(**kwargs) -> IRSAM:
+    """IRSAM on SAM 2 Hiera-T (``sam2.1_hiera_tiny.pt``); see :func:`build_irsam_sam2_hiera`."""
+    return build_irsam_sam2_hiera(size="t", **kwargs)
+
+
+def build_irsam_sam2_hiera_s(**kwargs) -> IRSAM:
+    """IRSAM on SAM 2 Hiera-S (``sam2.1_hiera_small.pt``); see :func:`build_irsam_sam2_hiera`."""
+    return build_irsam_sam2_hiera(size="s", **kwargs)
+
+
+def build_irsam_sam2_hiera_bplus(**kwargs) -> IRSAM:
+    """IRSAM on SAM 2 Hiera-B+ (``sam2.1_hiera_base_plus.pt``); see
+    :func:`build_irsam_sam2_hiera`."""
+    return build_irsam_sam2_hiera(size="b+", **kwargs)
+
+
+def build_irsam_sam2_hiera_l(**kwargs) -> IRSAM:
+    """IRSAM on SAM 2 Hiera-L (``sam2.1_hiera_large.pt``); see :func:`build_irsam_sam2_hiera`."""
+    return build_irsam_sam2_hiera(size="l", **kwargs)
+
+
+def build_sam2_hiera(
+    *,
+    size: str,
+    checkpoint: str | None = None,
+    image_size: int = 1024,
+    resize_mode: str = "nearest",
+    grad_checkpointing: bool = False,
+    channels_last: bool = False,
+) -> IRSAM:
+    """Baseline: SAM 2 fine-tuned prompt-free (Hiera + FPN, SAM 2's high-res decoder skips, no
+    WPMD, no edge branch).
+
+    Arguments:
+      size (str): Hiera size ``"t"``, ``"s"``, ``"b+"`` or ``"l"``.
+      checkpoint (str | None): official SAM 2 / 2.1 file, irsam weights or a Lightning ``.ckpt``.
+      image_size (int): internal encoder resolution S.
+      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
+      grad_checkpointing (bool): activation checkpointing per Hiera block (training only).
+      channels_last (bool): channels-last memory format.
+    Returns:
+      IRSAM: the model; its forward returns only ``"mask_logits"``.
+    """
+    return build_irsam_sam2_hiera(
+        size=size,
+        checkpoint=checkpoint,
+        image_size=image_size,
+        resize_mode=resize_mode,
+        wpmd=False,
+        edge_branch=False,
+        grad_checkpointing=grad_checkpointing,
+        channels_last=channels_last,
+    )
+
+
+def build_sam2_hiera_t(**kwargs) -> IRSAM:
+    """Baseline SAM 2 Hiera-T; keyword arguments as :func:`build_sam2_hiera` except ``size``."""
+    return build_sam2_hiera(size="t", **kwargs)
+
+
+def build_sam2_hiera_s(**kwargs) -> IRSAM:
+    """Baseline SAM 2 Hiera-S; see :func:`build_sam2_hiera`."""
+    return build_sam2_hiera(size="s", **kwargs)
+
+
+def build_sam2_hiera_bplus(**kwargs) -> IRSAM:
+    """Baseline SAM 2 Hiera-B+; see :func:`build_sam2_hiera`."""
+    return build_sam2_hiera(size="b+", **kwargs)
+
+
+def build_sam2_hiera_l(**kwargs) -> IRSAM:
+    """Baseline SAM 2 Hiera-L; see :func:`build_sam2_hiera`."""
+    return build_sam2_hiera(size="l", **kwargs)
+
+
 model_registry: dict[str, Callable[..., IRSAM]] = {
     "irsam_tiny": build_irsam_tiny,
     "irsam_vit_b": build_irsam_vit_b,
@@ -426,4 +597,13 @@ model_registry: dict[str, Callable[..., IRSAM]] = {
     "irsam_vit_h": build_irsam_vit_h,
     "mobile_sam": build_mobile_sam,
     "sam_vit_b": build_sam_vit_b,
+    # SAM 2 (optional extra `sam2`); "+" is valid in Hydra option names: model=irsam_sam2_hiera_b+
+    "irsam_sam2_hiera_t": build_irsam_sam2_hiera_t,
+    "irsam_sam2_hiera_s": build_irsam_sam2_hiera_s,
+    "irsam_sam2_hiera_b+": build_irsam_sam2_hiera_bplus,
+    "irsam_sam2_hiera_l": build_irsam_sam2_hiera_l,
+    "sam2_hiera_t": build_sam2_hiera_t,
+    "sam2_hiera_s": build_sam2_hiera_s,
+    "sam2_hiera_b+": build_sam2_hiera_bplus,
+    "sam2_hiera_l": build_sam2_hiera_l,
 }

@@ -79,7 +79,7 @@ class LoadReport:
 
     Attributes:
       path (str): the file.
-      kind (str): ``"sam"``, ``"irsam"`` or ``"lightning"``.
+      kind (str): ``"sam"``, ``"irsam"``, ``"lightning"`` or ``"sam2"`` (load_sam2_checkpoint).
       loaded (tuple[str, ...]): model keys filled from the file.
       new (tuple[str, ...]): model keys absent from the file, kept at their initial values
         (WPMD, edge token, GAD branches; only for ``"sam"`` files).
@@ -361,3 +361,152 @@ def save_model_weights(model: nn.Module, path: PathLike) -> None:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     atomic_save_torch(state, path)
     log.info("saved %d tensors to %s", len(state), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# SAM 2 / SAM 2.1 checkpoints (docs/sam2.md)
+# ---------------------------------------------------------------------------------------------
+
+SAM2_MODEL_KEY = "model"
+# Video / memory / prompting parts of SAM2Base that the prompt-free image model does not build.
+_SAM2_IGNORED = (
+    "memory_attention.",
+    "memory_encoder.",
+    "maskmem_tpos_enc",
+    "no_mem_pos_enc",
+    "no_obj_ptr",
+    "no_obj_embed_spatial",
+    "obj_ptr_proj.",
+    "obj_ptr_tpos_proj.",
+    "mask_downsample.",
+    "sam_prompt_encoder.point_embeddings.",
+    "sam_prompt_encoder.not_a_point_embed.",
+    "sam_prompt_encoder.mask_downscaling.",
+    "sam_mask_decoder.obj_score_token.",
+    "sam_mask_decoder.pred_obj_score_head.",
+)
+# SAM 2 names → IRSAM names (exact keys, then prefixes).
+_SAM2_RENAMED = {
+    "no_mem_embed": "image_encoder.no_mem_embed",
+    "sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix": (
+        "pe_layer.positional_encoding_gaussian_matrix"
+    ),
+    "sam_prompt_encoder.no_mask_embed.weight": "no_mask_embed.weight",
+}
+_SAM2_PREFIXES = (("image_encoder.", "image_encoder."), ("sam_mask_decoder.", "mask_decoder."))
+# SAM 2's two-way transformer MLPs are ``mlp.layers.{0,1}``; segment-anything's ``mlp.lin{1,2}``.
+_SAM2_MLP = re.compile(r"^(mask_decoder\.transformer\.layers\.\d+\.mlp\.)layers\.([01])\.")
+_HIERA_NAMES = {
+    (96, 12): "Hiera-T",
+    (96, 16): "Hiera-S",
+    (112, 24): "Hiera-B+",
+    (144, 48): "Hiera-L",
+}
+
+
+def _is_sam2_layout(obj: Mapping[str, object]) -> bool:
+    """True for SAM 2's file layout: ``{"model": {"image_encoder.trunk.…": tensor, …}}``."""
+    inner = obj.get(SAM2_MODEL_KEY)
+    return isinstance(inner, dict) and any(str(k).startswith("image_encoder.trunk.") for k in inner)
+
+
+def _describe_sam2(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """Name of the SAM 2 trunk behind a key → shape mapping (IRSAM names), e.g. ``Hiera-T``."""
+    stem = shapes.get("image_encoder.trunk.patch_embed.proj.weight")
+    if stem is None:
+        return "no SAM 2 Hiera trunk"
+    blocks = {
+        m.group(1) for k in shapes if (m := re.match(r"image_encoder\.trunk\.blocks\.(\d+)\.", k))
+    }
+    key = (stem[0], len(blocks))
+    return f"SAM 2 {_HIERA_NAMES.get(key, f'Hiera (embed dim {key[0]}, {key[1]} blocks)')}"
+
+
+def _map_sam2_keys(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Rename SAM 2 keys to IRSAM keys; returns (mapped state, ignored file keys)."""
+    mapped: dict[str, torch.Tensor] = {}
+    ignored: list[str] = []
+    for key, value in state.items():
+        if key.startswith(_SAM2_IGNORED):
+            ignored.append(key)
+            continue
+        name = _SAM2_RENAMED.get(key)
+        if name is None:
+            for old, new in _SAM2_PREFIXES:
+                if key.startswith(old):
+                    name = new + key[len(old) :]
+                    break
+        if name is None:
+            name = key  # reported as unexpected below
+        mapped[_SAM2_MLP.sub(lambda m: f"{m.group(1)}lin{int(m.group(2)) + 1}.", name)] = value
+    return mapped, ignored
+
+
+def load_sam2_checkpoint(model: nn.Module, path: PathLike) -> LoadReport:
+    """Load an official SAM 2 / SAM 2.1 file strictly into an IRSAM model with a SAM 2 encoder.
+
+    Official files (``sam2.1_hiera_{tiny,small,base_plus,large}.pt``, ``sam2_hiera_*.pt``) are a
+    dict ``{"model": state_dict}`` of SAM 2's ``SAM2Base``. Loaded: ``image_encoder.trunk.*`` and
+    ``image_encoder.neck.*`` as they are, ``no_mem_embed`` into the encoder, the prompt encoder's
+    random-Fourier matrix and ``no_mask_embed``, and the mask decoder (transformer, tokens,
+    upscaling, ``conv_s0`` / ``conv_s1``, hypernetworks, IoU head). Ignored by name and reported:
+    memory attention / encoder, object pointers and scores, mask downsampling, the prompting-only
+    prompt-encoder parts, top-level entries other than ``"model"``. New (kept at their initial
+    values): WPMD and the GAD edge-branch modules. Any other difference is an error naming the
+    file. Files in any other layout (irsam weights, Lightning checkpoints) go to
+    :func:`load_checkpoint`.
+
+    Arguments:
+      model (nn.Module): an :class:`IRSAM` model built by ``build_irsam_sam2_hiera`` /
+        ``build_sam2_hiera``.
+      path (str | PathLike): the checkpoint file.
+    Returns:
+      LoadReport: with kind ``"sam2"`` for official files (counts are logged).
+    Raises:
+      FileNotFoundError: missing file.
+      CheckpointError: unreadable/truncated file, or keys / shapes that do not fit the model
+        (the message names the file and the Hiera size found in it).
+    """
+    assert isinstance(model, IRSAM), f"expected an IRSAM model, got {type(model).__name__}"
+    file = str(path)
+    obj = read_checkpoint(path)
+    if not _is_sam2_layout(obj):
+        return load_checkpoint(model, path)
+    state = _flat_state_dict(obj[SAM2_MODEL_KEY], file)  # type: ignore[arg-type]
+    mapped, ignored = _map_sam2_keys(state)
+    ignored += [f"<top-level> {k}" for k in obj if k != SAM2_MODEL_KEY]
+    expected = model.state_dict()
+    unexpected = sorted(k for k in mapped if k not in expected)
+    missing = sorted(k for k in expected if k not in mapped and not k.startswith(_NEW_IN_IRSAM))
+    mismatched = sorted(
+        k for k in mapped if k in expected and tuple(mapped[k].shape) != tuple(expected[k].shape)
+    )
+    if unexpected or missing or mismatched:
+        problems = []
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]})")
+        if missing:
+            problems.append(f"{len(missing)} missing keys (e.g. {missing[:5]})")
+        if mismatched:
+            examples = [
+                f"{k}: file {tuple(mapped[k].shape)} vs model {tuple(expected[k].shape)}"
+                for k in mismatched[:3]
+            ]
+            problems.append(f"{len(mismatched)} shape mismatches (e.g. {examples})")
+        file_desc = _describe_sam2({k: tuple(v.shape) for k, v in mapped.items()})
+        model_desc = _describe_sam2({k: tuple(v.shape) for k, v in expected.items()})
+        raise CheckpointError(
+            f"checkpoint file {file} does not fit the model: the checkpoint looks like "
+            f"{file_desc}, the model is {model_desc}; {'; '.join(problems)}"
+        )
+    new = sorted(k for k in expected if k not in mapped)
+    model.load_state_dict({k: mapped.get(k, v) for k, v in expected.items()}, strict=True)
+    report = LoadReport(
+        path=file,
+        kind="sam2",
+        loaded=tuple(sorted(mapped)),
+        new=tuple(new),
+        ignored=tuple(sorted(ignored)),
+    )
+    log.info("loaded checkpoint %s", report.summary())
+    return report
