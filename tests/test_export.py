@@ -21,8 +21,8 @@ from irsam.export import (  # noqa: E402
     OnnxNetwork,
     check_onnx_signature,
     example_images,
-    export_onnx,
     export_torch,
+    load_network,
     prepare_for_export,
     run_export,
     verify_onnx,
@@ -51,32 +51,45 @@ def _net():
     return build_irsam_vit(**kwargs).eval()
 
 
+def _fake_train_checkpoint(path: Path) -> Path:
+    """A checkpoint in the layout train.py writes (state_dict + hyper_parameters)."""
+    from hydra.utils import instantiate
+
+    loss_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / "irsam.yaml"))
+    module = IRSAMLitModule(
+        net=_net(),
+        loss=instantiate(OmegaConf.create(loss_cfg)),
+        model_config={"net": NET_CFG, "freeze": "none", "layer_decay": 1.0},
+        loss_config=loss_cfg,
+        train_image_size=48,
+    )
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple:
-    """A tiny network with merged LoRA adapters, exported once for the module's tests."""
-    net = _net()
-    try:
-        from irsam.models.peft import apply_peft
-
-        apply_peft(
-            net,
-            {
-                "method": "lora",
-                "target_modules": ["qkv", "mlp"],
-                "options": {"r": 4, "init_lora_weights": False},
-            },
-        )
-    except ImportError:
-        pass  # without peft the plain network is exported
-    model = prepare_for_export(net)
-    path = export_onnx(
-        model, tmp_path_factory.mktemp("onnx") / "tiny.onnx", example_size=(SIZE, SIZE)
+    """``run_export`` of a tiny checkpoint, once for the module: (torch wrapper, file, report)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    ckpt = _fake_train_checkpoint(folder / "last.ckpt")
+    report = run_export(
+        ckpt_path=ckpt, output=folder / "tiny.onnx", check_batch_sizes=[2], atol=ATOL, rtol=RTOL
     )
-    return model, path
+    net, train_size = load_network(ckpt)
+    assert train_size == 48
+    return prepare_for_export(net), Path(report["output"]), report
+
+
+def test_run_export_report(exported) -> None:
+    _, path, report = exported
+    assert report["format"] == "onnx" and path.is_file()
+    # default check: the tracing size (the training loader size) and a smaller non-square size
+    assert {(r["height"], r["width"]) for r in report["check"]} == {(48, 48), (24, 36)}
+    assert all(r["max_abs_diff"] <= r["limit"] for r in report["check"])
 
 
 def test_onnxruntime_matches_torch_on_batch_and_image_sizes(exported) -> None:
-    model, path = exported
+    model, path, _ = exported
     onnx.checker.check_model(str(path))
     rows = verify_onnx(
         model, path, batch_sizes=[1, 3], image_sizes=[(SIZE, SIZE), (40, 88)], atol=ATOL, rtol=RTOL
@@ -106,7 +119,7 @@ def test_onnxruntime_matches_torch_on_batch_and_image_sizes(exported) -> None:
 
 
 def test_check_fails_beyond_tolerance(exported) -> None:
-    model, path = exported
+    model, path, _ = exported
     with torch.no_grad():
         model.net.mask_decoder.output_hypernetworks_mlps[0].layers[-1].bias.add_(1.0)
     try:
@@ -142,29 +155,7 @@ def test_onnx_file_of_another_model_is_refused(tmp_path: Path) -> None:
         check_onnx_signature(tmp_path / "missing.onnx")
 
 
-def _fake_train_checkpoint(path: Path) -> Path:
-    """A checkpoint in the layout train.py writes (state_dict + hyper_parameters)."""
-    loss_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / "irsam.yaml"))
-    from hydra.utils import instantiate
-
-    module = IRSAMLitModule(
-        net=_net(),
-        loss=instantiate(OmegaConf.create(loss_cfg)),
-        model_config={"net": NET_CFG, "freeze": "none", "layer_decay": 1.0},
-        loss_config=loss_cfg,
-        train_image_size=48,
-    )
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
-    return path
-
-
-def test_run_export_from_checkpoint_and_torch_export(tmp_path: Path) -> None:
-    ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
-    report = run_export(
-        ckpt_path=ckpt, output=tmp_path / "m.onnx", check_batch_sizes=[2], atol=ATOL, rtol=RTOL
-    )
-    assert report["format"] == "onnx" and Path(report["output"]).is_file()
-    assert {(r["height"], r["width"]) for r in report["check"]} == {(48, 48), (24, 36)}
+def test_torch_export_artefact(tmp_path: Path) -> None:
     model = prepare_for_export(_net())
     pt2 = export_torch(model, tmp_path / "m.pt2", example_size=(SIZE, SIZE))
     program = torch.export.load(str(pt2))
