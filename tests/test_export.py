@@ -21,7 +21,6 @@ from irsam.export import (  # noqa: E402
     OnnxNetwork,
     check_onnx_signature,
     example_images,
-    export_torch,
     load_network,
     prepare_for_export,
     run_export,
@@ -155,10 +154,22 @@ def test_onnx_file_of_another_model_is_refused(tmp_path: Path) -> None:
         check_onnx_signature(tmp_path / "missing.onnx")
 
 
-def test_torch_export_artefact(tmp_path: Path) -> None:
-    model = prepare_for_export(_net())
-    pt2 = export_torch(model, tmp_path / "m.pt2", example_size=(SIZE, SIZE))
-    program = torch.export.load(str(pt2))
+def test_export_entry_point_torch_export(tmp_path: Path) -> None:
+    """conf/export.yaml composes and export_task writes a loadable torch.export program."""
+    from conftest import compose_config
+
+    from irsam.export import export_task
+
+    ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
+    cfg = compose_config(
+        "export",
+        tmp_path,
+        [f"ckpt_path={ckpt}", "format=torch_export", "extras.print_config=false"],
+    )
+    report, _ = export_task(cfg)
+    assert report["output"] == str(tmp_path / "model.pt2")
+    program = torch.export.load(report["output"])
+    model = prepare_for_export(load_network(ckpt)[0])
     images = example_images(3, 40, 56, seed=2)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(images), model(images), atol=ATOL, rtol=RTOL)
