@@ -1,0 +1,20 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Export a checkpoint: `python export.py ckpt_path=<file.ckpt> format=onnx output=model.onnx`."""
+
+import hydra
+import rootutils
+from omegaconf import DictConfig
+
+rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
+
+from irsam.export import export_task  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export.yaml")
+def main(cfg: DictConfig) -> None:
+    """Write the ONNX (checked against onnxruntime) or torch.export file."""
+    export_task(cfg)
+
+
+if __name__ == "__main__":
+    main()

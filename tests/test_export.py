@@ -1,0 +1,175 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""ONNX / torch.export of the prompt-free network (irsam.export) on a tiny SAM-ViT IRSAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+pytest.importorskip("onnx", reason="the optional `onnx` package is not installed (irsam[export])")
+pytest.importorskip("onnxruntime", reason="optional `onnxruntime` is not installed (irsam[export])")
+pytest.importorskip("onnxscript", reason="the torch.onnx exporter needs `onnxscript`")
+
+import onnx  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
+from irsam.export import (  # noqa: E402
+    ExportError,
+    OnnxNetwork,
+    check_onnx_signature,
+    example_images,
+    load_network,
+    prepare_for_export,
+    run_export,
+    verify_onnx,
+)
+from irsam.lit_module import IRSAMLitModule  # noqa: E402
+from irsam.models import build_irsam_vit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 64
+NET_CFG = {
+    "_target_": "irsam.models.build.build_irsam_vit",
+    "embed_dim": 64,
+    "depth": 4,
+    "num_heads": 2,
+    "global_attn_indexes": [1, 3],
+    "pretrain_image_size": SIZE,
+    "image_size": SIZE,
+    "checkpoint": None,
+}
+ATOL = RTOL = 1e-4  # float32 CPU: onnxruntime and torch differ only by rounding
+
+
+def _net():
+    torch.manual_seed(0)
+    kwargs = {k: v for k, v in NET_CFG.items() if k != "_target_"}
+    return build_irsam_vit(**kwargs).eval()
+
+
+def _fake_train_checkpoint(path: Path) -> Path:
+    """A checkpoint in the layout train.py writes (state_dict + hyper_parameters)."""
+    from hydra.utils import instantiate
+
+    loss_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / "irsam.yaml"))
+    module = IRSAMLitModule(
+        net=_net(),
+        loss=instantiate(OmegaConf.create(loss_cfg)),
+        model_config={"net": NET_CFG, "freeze": "none", "layer_decay": 1.0},
+        loss_config=loss_cfg,
+        train_image_size=48,
+    )
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple:
+    """``run_export`` of a tiny checkpoint, once for the module: (torch wrapper, file, report)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    ckpt = _fake_train_checkpoint(folder / "last.ckpt")
+    report = run_export(
+        ckpt_path=ckpt, output=folder / "tiny.onnx", check_batch_sizes=[2], atol=ATOL, rtol=RTOL
+    )
+    net, train_size = load_network(ckpt)
+    assert train_size == 48
+    return prepare_for_export(net), Path(report["output"]), report
+
+
+def test_run_export_report(exported) -> None:
+    _, path, report = exported
+    assert report["format"] == "onnx" and path.is_file()
+    # default check: the tracing size (the training loader size) and a smaller non-square size
+    assert {(r["height"], r["width"]) for r in report["check"]} == {(48, 48), (24, 36)}
+    assert all(r["max_abs_diff"] <= r["limit"] for r in report["check"])
+
+
+def test_onnxruntime_matches_torch_on_batch_and_image_sizes(exported) -> None:
+    model, path, _ = exported
+    onnx.checker.check_model(str(path))
+    rows = verify_onnx(
+        model, path, batch_sizes=[1, 3], image_sizes=[(SIZE, SIZE), (40, 88)], atol=ATOL, rtol=RTOL
+    )
+    assert [(r["batch"], r["height"], r["width"]) for r in rows] == [
+        (1, 64, 64),
+        (1, 40, 88),
+        (3, 64, 64),
+        (3, 40, 88),
+    ]
+    assert all(r["max_abs_diff"] <= r["limit"] for r in rows)
+    runtime = OnnxNetwork(path)
+    assert runtime.img_size == SIZE
+    images = example_images(2, 50, 30, seed=4)
+    logits = runtime(images)["mask_logits"]
+    assert logits.shape == (2, 1, 50, 30) and logits.dtype == torch.float32
+    with torch.no_grad():
+        # the export wrapper computes what the network computes
+        torch.testing.assert_close(
+            model(images), model.net(images)["mask_logits"], atol=1e-6, rtol=1e-6
+        )
+        torch.testing.assert_close(logits, model(images), atol=ATOL, rtol=RTOL)
+    # sizes whose nearest resize ratios ONNX Resize rounds differently (50 -> 64, 30 -> 64)
+    verify_onnx(
+        model, path, batch_sizes=[2], image_sizes=[(50, 30), (120, 100)], atol=ATOL, rtol=RTOL
+    )
+
+
+def test_check_fails_beyond_tolerance(exported) -> None:
+    model, path, _ = exported
+    with torch.no_grad():
+        model.net.mask_decoder.output_hypernetworks_mlps[0].layers[-1].bias.add_(1.0)
+    try:
+        with pytest.raises(ExportError, match="tiny.onnx.*disagree"):
+            verify_onnx(
+                model, path, batch_sizes=[1], image_sizes=[(SIZE, SIZE)], atol=ATOL, rtol=RTOL
+            )
+    finally:
+        with torch.no_grad():
+            model.net.mask_decoder.output_hypernetworks_mlps[0].layers[-1].bias.sub_(1.0)
+
+
+def test_onnx_file_of_another_model_is_refused(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input_ids"], ["logits"])],
+        "other",
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, ["batch", 128])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 128])],
+    )
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), str(other))
+    with pytest.raises(
+        ExportError,
+        match=r"other\.onnx: not an irsam prompt-free network.*"
+        r"input_ids\['batch', 128\]",
+    ):
+        OnnxNetwork(other)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01not a protobuf at all" * 10)
+    with pytest.raises(ExportError, match="garbage.onnx: cannot be read"):
+        check_onnx_signature(garbage)
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        check_onnx_signature(tmp_path / "missing.onnx")
+
+
+def test_export_entry_point_torch_export(tmp_path: Path) -> None:
+    """conf/export.yaml composes and export_task writes a loadable torch.export program."""
+    from conftest import compose_config
+
+    from irsam.export import export_task
+
+    ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
+    cfg = compose_config(
+        "export",
+        tmp_path,
+        [f"ckpt_path={ckpt}", "format=torch_export", "extras.print_config=false"],
+    )
+    report, _ = export_task(cfg)
+    assert report["output"] == str(tmp_path / "model.pt2")
+    program = torch.export.load(report["output"])
+    model = prepare_for_export(load_network(ckpt)[0])
+    images = example_images(3, 40, 56, seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(images), model(images), atol=ATOL, rtol=RTOL)
