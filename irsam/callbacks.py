@@ -13,7 +13,14 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from irsam.data.io import write_png
-from irsam.outputs import target_rows, write_prediction, write_targets_csv
+from irsam.outputs import (
+    TARGET_COLUMNS,
+    TRACK_COLUMNS,
+    target_rows,
+    write_prediction,
+    write_targets_csv,
+)
+from irsam.tracking import OverlayVideoWriter, TrackerState, draw_track_ids, update_tracks
 from irsam.utils import atomic_save_torch, get_logger
 from irsam.visualize import overlay, panel, to_uint8_rgb
 
@@ -92,24 +99,46 @@ class PredictionWriter(L.Callback):
 
     Masks are ``logit > threshold`` with the module's metric threshold (``metrics.threshold``), the
     rule the metrics score. Under DDP every rank writes its own images and rank 0 gathers the
-    target rows into one ``targets.csv``.
+    target rows into one ``targets.csv``. Batches from a frame stream (with ``frame_index``) give
+    each target a track id (:func:`irsam.tracking.update_tracks`) and can be written as an overlay
+    video; streams are read in order by one process.
 
     Arguments:
       output_dir (str): folder receiving ``masks/``, ``overlays/``, ``probs/`` and ``targets.csv``.
       overlays (bool): write colour overlays (with ground truth: green hit, red false alarm,
         yellow miss).
       probabilities (bool): write float32 probability maps as TIFF.
+      track_radius (float): frame-to-frame association radius in pixels (frame streams).
+      track_max_gap (int): frames a track may go undetected before it ends.
+      video (str | None): overlay video file for frame streams (None = no video).
+      video_fps (float): frame rate of that video.
     """
 
-    def __init__(self, output_dir: str, overlays: bool = True, probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: str,
+        overlays: bool = True,
+        probabilities: bool = False,
+        track_radius: float = 5.0,
+        track_max_gap: int = 2,
+        video: str | None = None,
+        video_fps: float = 25.0,
+    ) -> None:
         self.output_dir = Path(output_dir)
-        self.overlays = overlays
+        self.overlays = overlays or video is not None
         self.probabilities = probabilities
-        self.rows: list[tuple[Any, ...]] = []
-        self.images = 0
+        self.track_radius = track_radius
+        self.track_max_gap = track_max_gap
+        self.video_path = video
+        self.video_fps = video_fps
+        self._start()
 
     def _start(self, *_: Any) -> None:
-        self.rows, self.images = [], 0
+        self.rows: list[tuple[Any, ...]] = []
+        self.images = 0
+        self.tracked = False
+        self.tracks = TrackerState()
+        self.video: OverlayVideoWriter | None = None
 
     def _write(self, pl_module: L.LightningModule, outputs: Any, batch: dict[str, Any]) -> None:
         """Write one batch (``outputs["native_logits"]``: 1×1×H×W logits per image)."""
@@ -129,7 +158,7 @@ class PredictionWriter(L.Callback):
             gt = None
             if "mask_native" in batch:
                 gt = batch["mask_native"][k, 0, :height, :width].cpu().numpy() > 0.5
-            write_prediction(
+            picture = write_prediction(
                 self.output_dir,
                 name,
                 image,
@@ -138,18 +167,38 @@ class PredictionWriter(L.Callback):
                 prob=prob if self.probabilities else None,
                 overlays=self.overlays,
             )
-            self.rows.extend(target_rows(name, pred, prob))
+            rows = target_rows(name, pred, prob)
+            if "frame_index" in batch:
+                frame = int(batch["frame_index"][k])
+                centroids = np.array([[row[2], row[3]] for row in rows]).reshape(-1, 2)
+                self.tracks, ids = update_tracks(
+                    self.tracks,
+                    frame,
+                    centroids,
+                    radius=self.track_radius,
+                    max_gap=self.track_max_gap,
+                )
+                rows = [(*row, frame, track) for row, track in zip(rows, ids, strict=True)]
+                self.tracked = True
+                if self.video_path is not None and picture is not None:
+                    if self.video is None:
+                        self.video = OverlayVideoWriter(self.video_path, fps=self.video_fps)
+                    self.video.write(draw_track_ids(picture, centroids, ids))
+            self.rows.extend(rows)
             self.images += 1
 
     def _finish(self, trainer: L.Trainer, *_: Any) -> None:
         """Gather the target rows of every rank and write ``targets.csv`` on rank 0."""
+        if self.video is not None:
+            self.video.close()
         rows = self.rows
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list[Any] = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, rows)
             rows = sorted((row for part in gathered for row in part), key=lambda r: (r[0], r[1]))
         if trainer.is_global_zero:
-            write_targets_csv(self.output_dir / "targets.csv", rows)
+            columns = TARGET_COLUMNS + TRACK_COLUMNS if self.tracked else TARGET_COLUMNS
+            write_targets_csv(self.output_dir / "targets.csv", rows, columns)
 
     on_test_epoch_start = _start
     on_predict_epoch_start = _start

@@ -115,12 +115,10 @@ def load_network(ckpt_path: str | os.PathLike) -> tuple[IRSAM, int | None]:
     Returns:
       (IRSAM, int | None): the network in eval mode, and the loader size it was trained at.
     """
-    from irsam.tasks.evaluate import lit_module_from_checkpoint
-    from irsam.utils.config import load_lightning_checkpoint
+    from irsam.lit_module import IRSAMLitModule
 
-    checkpoint = load_lightning_checkpoint(ckpt_path)
-    module = lit_module_from_checkpoint(checkpoint)
-    return module.net.eval(), checkpoint["hyper_parameters"].get("train_image_size")
+    module = IRSAMLitModule.from_checkpoint(ckpt_path)
+    return module.net.eval(), module.datamodule_hparams.get("image_size")
 
 
 def prepare_for_export(net: IRSAM) -> PromptFreeNetwork:

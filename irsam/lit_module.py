@@ -24,6 +24,12 @@ from torchmetrics import MaxMetric
 from irsam.metrics import IRSTDMetrics, PdFaCurve, build_metrics
 from irsam.models import apply_freeze, build_param_groups, count_parameters
 from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
+from irsam.models.peft import (
+    adapter_state_dict,
+    apply_peft,
+    load_adapter_state_dict,
+    require_base_weights,
+)
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
@@ -38,6 +44,7 @@ CONFIG_KEYS = (
     "compile",
     "metrics",
     "pd_fa_thresholds",
+    "peft",
 )
 """Constructor arguments of :class:`IRSAMLitModule`, all stored in its checkpoints."""
 
@@ -100,7 +107,14 @@ class IRSAMLitModule(L.LightningModule):
         fa_normaliser, empty_policy, extra metrics: docs/metrics.md §13); ``threshold`` also
         binarises saved masks.
       pd_fa_thresholds (list[float] | None): logit thresholds of the test Pd–Fa curve (None = off).
+      peft (Mapping | None): parameter-efficient fine-tuning (``conf/peft/*.yaml``: ``method``
+        none | lora | loha | ia3, ``target_modules``, ``options``, ``save_adapter_only``),
+        applied after ``freeze`` (docs/peft-export.md). With ``save_adapter_only`` checkpoints
+        hold only the trainable delta and rebuild on the base weights of ``net.checkpoint``.
     """
+
+    ADAPTER_ONLY = "irsam_adapter_only"
+    """Checkpoint key marking a state dict that holds only the PEFT delta."""
 
     def __init__(
         self,
@@ -114,6 +128,7 @@ class IRSAMLitModule(L.LightningModule):
         compile: bool = False,
         metrics: Mapping[str, Any] | None = None,
         pd_fa_thresholds: list[float] | None = None,
+        peft: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         arguments = locals()
@@ -121,6 +136,7 @@ class IRSAMLitModule(L.LightningModule):
         self.save_hyperparameters(config, logger=False)
         self.net = hydra.utils.instantiate(config["net"])
         apply_freeze(self.net, freeze)
+        apply_peft(self.net, config["peft"])
         self.loss = hydra.utils.instantiate(config["loss"])
         metric_options = dict(config["metrics"] or {})
         self.threshold = float(metric_options.get("threshold", 0.0))
@@ -129,7 +145,7 @@ class IRSAMLitModule(L.LightningModule):
         self.test_report: dict[str, Any] = {}
         self.val_iou_best = MaxMetric()
         self.test_curve = PdFaCurve(pd_fa_thresholds) if pd_fa_thresholds else None
-        self._compiled_net: torch.nn.Module | None = None
+        self._runner: Any = None
         self.test_images = 0
         self.test_seconds = 0.0
         self._test_started = 0.0
@@ -162,10 +178,18 @@ class IRSAMLitModule(L.LightningModule):
             raise TypeError(f"unknown overrides {unknown}; allowed: {list(CONFIG_KEYS)}")
         stored = OmegaConf.create(dict(data["hyper_parameters"]))
         merged = OmegaConf.merge(stored, {k: v for k, v in overrides.items() if v is not None})
-        merged.net.checkpoint = None
+        adapter_only = bool(data.get(cls.ADAPTER_ONLY))
+        if adapter_only:  # the base weights come from the file the run was trained on
+            merged.net.checkpoint = str(require_base_weights(path, merged.net.get("checkpoint")))
+        else:
+            merged.net.checkpoint = None
         module = cls(**OmegaConf.to_container(merged, resolve=True))
         try:
-            module.load_state_dict(data["state_dict"], strict=True)
+            if adapter_only:
+                delta = {k[4:]: v for k, v in data["state_dict"].items() if k.startswith("net.")}
+                load_adapter_state_dict(module.net, delta, source=path)
+            else:
+                module.load_state_dict(data["state_dict"], strict=True)
         except RuntimeError as err:
             raise CheckpointError(
                 f"{path}: its weights do not fit the network its own config builds "
@@ -173,6 +197,20 @@ class IRSAMLitModule(L.LightningModule):
             ) from err
         module.datamodule_hparams = dict(data.get("datamodule_hyper_parameters") or {})
         return module.eval()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """With ``peft.save_adapter_only``, keep only the trainable delta (adapters, WPMD,
+        decoder) in the checkpoint's state dict and mark it."""
+        if (self.hparams.peft or {}).get("save_adapter_only"):
+            delta = adapter_state_dict(self.net)
+            checkpoint["state_dict"] = {f"net.{k}": v for k, v in delta.items()}
+            checkpoint[self.ADAPTER_ONLY] = True
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming an adapter-only checkpoint: the frozen base weights are the ones this module
+        was built with (``net.checkpoint``); the file supplies the delta."""
+        if checkpoint.get(self.ADAPTER_ONLY):
+            checkpoint["state_dict"] = {**self.state_dict(), **checkpoint["state_dict"]}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the network.
@@ -182,13 +220,22 @@ class IRSAMLitModule(L.LightningModule):
         Returns:
           dict[str, Tensor]: ``mask_logits`` B×1×H×W (and ``edge_probs`` for edge models).
         """
-        return (self._compiled_net or self.net)(images)
+        return (self._runner or self.net)(images)
+
+    def use_runner(self, runner: Any) -> None:
+        """Run ``runner(images)`` instead of ``net`` in :meth:`forward` (a ``torch.compile``
+        wrapper, or an ONNX session for ``predict.py backend=onnx``). It is not registered as a
+        submodule, so checkpoints keep the plain ``net.*`` key names.
+
+        Arguments:
+          runner (Callable): images B×3×H×W float 0–255 → ``{"mask_logits": B×1×H×W, ...}``.
+        """
+        object.__setattr__(self, "_runner", runner)
 
     def setup(self, stage: str) -> None:
-        """Compile the network when asked; the compiled wrapper is not registered as a submodule,
-        so checkpoints keep the plain ``net.*`` key names."""
-        if self.hparams.compile and self._compiled_net is None:
-            object.__setattr__(self, "_compiled_net", torch.compile(self.net))
+        """Compile the network when asked (``compile=true``)."""
+        if self.hparams.compile and self._runner is None:
+            self.use_runner(torch.compile(self.net))
 
     def on_fit_start(self) -> None:
         """Log the parameter counts (total / trainable / effective) to every logger."""

@@ -91,7 +91,7 @@ def write_prediction(
     gt: np.ndarray | None = None,
     prob: np.ndarray | None = None,
     overlays: bool = True,
-) -> None:
+) -> np.ndarray | None:
     """Write the mask, the overlay and optionally the probability map of one image.
 
     Arguments:
@@ -102,25 +102,38 @@ def write_prediction(
       gt (np.ndarray | None): H×W bool ground truth (colours hits, false alarms and misses).
       prob (np.ndarray | None): H×W float32 probabilities, written as ``probs/<name>.tif``.
       overlays (bool): write ``overlays/<name>.png``.
+    Returns:
+      np.ndarray | None: the H×W×3 uint8 overlay (None when ``overlays`` is off).
     """
     output_dir = Path(output_dir)
     write_png(output_dir / "masks" / f"{name}.png", pred.astype(np.uint8) * 255)
+    picture = None
     if overlays:
-        write_png(output_dir / "overlays" / f"{name}.png", overlay(image, pred, gt))
+        picture = overlay(image, pred, gt)
+        write_png(output_dir / "overlays" / f"{name}.png", picture)
     if prob is not None:
         with atomic_path(output_dir / "probs" / f"{name}.tif") as tmp:
             tifffile.imwrite(tmp, prob.astype(np.float32))
+    return picture
 
 
-def write_targets_csv(path: str | Path, rows: Iterable[Sequence[Any]]) -> None:
-    """Write ``targets.csv`` (header :data:`TARGET_COLUMNS`) atomically.
+TRACK_COLUMNS = ("frame", "track_id")
+"""Columns appended to ``targets.csv`` for frame streams: the frame index and the track id given
+by :func:`irsam.tracking.update_tracks`."""
+
+
+def write_targets_csv(
+    path: str | Path, rows: Iterable[Sequence[Any]], columns: Sequence[str] = TARGET_COLUMNS
+) -> None:
+    """Write ``targets.csv`` atomically.
 
     Arguments:
       path (str | Path): destination file.
-      rows (Iterable[Sequence]): rows from :func:`target_rows`.
+      rows (Iterable[Sequence]): rows from :func:`target_rows` (plus :data:`TRACK_COLUMNS`).
+      columns (Sequence[str]): the header.
     """
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(TARGET_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     atomic_write_bytes(Path(path), text.getvalue().encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -52,17 +53,17 @@ def _net():
 
 def _fake_train_checkpoint(path: Path) -> Path:
     """A checkpoint in the layout train.py writes (state_dict + hyper_parameters)."""
-    from hydra.utils import instantiate
-
     loss_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / "irsam.yaml"))
-    module = IRSAMLitModule(
-        net=_net(),
-        loss=instantiate(OmegaConf.create(loss_cfg)),
-        model_config={"net": NET_CFG, "freeze": "none", "layer_decay": 1.0},
-        loss_config=loss_cfg,
-        train_image_size=48,
+    torch.manual_seed(0)
+    module = IRSAMLitModule(net=NET_CFG, loss=loss_cfg)
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "datamodule_hyper_parameters": {"image_size": 48},
+        },
+        path,
     )
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
     return path
 
 
@@ -173,3 +174,31 @@ def test_export_entry_point_torch_export(tmp_path: Path) -> None:
     images = example_images(3, 40, 56, seed=2)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(images), model(images), atol=ATOL, rtol=RTOL)
+
+
+def test_predict_with_the_onnx_backend_matches_torch(tmp_path) -> None:
+    """`predict.py backend=onnx onnx_path=...` runs the exported file through the same pipeline;
+    its masks agree with the torch backend's (pixels may flip only within the export tolerance)."""
+    from conftest import compose_config
+    from PIL import Image
+
+    from irsam.data.io import encode_png
+    from irsam.tasks.predict import predict
+
+    ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
+    onnx_file = Path(run_export(ckpt_path=ckpt, output=tmp_path / "m.onnx")["output"])
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        (frames / f"f{i}.png").write_bytes(encode_png(rng.integers(0, 255, (40, 56), np.uint8)))
+    masks = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        overrides = [f"ckpt_path={ckpt}", f"input={frames}", f"output={out}", "trainer=cpu",
+                     f"backend={backend}", f"onnx_path={onnx_file}", "extras.print_config=false",
+                     "trainer.enable_progress_bar=false"]
+        summary, _ = predict(compose_config("predict", tmp_path / f"run_{backend}", overrides))
+        assert summary["images"] == 3
+        masks[backend] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("masks/*"))])
+    assert (masks["torch"] == masks["onnx"]).mean() > 0.99

@@ -78,7 +78,7 @@ def _train_steps(net, steps: int = 3) -> None:
         out = net(_images())
         loss = (
             torch.nn.functional.binary_cross_entropy_with_logits(out["mask_logits"], target.float())
-            + out["edge_logits"].square().mean()
+            + out["edge_probs"].square().mean()
         )
         optimiser.zero_grad()
         loss.backward()
@@ -195,3 +195,35 @@ def test_bad_configs_and_checkpoints(tmp_path: Path) -> None:
     net.image_encoder.patch_embed.proj.weight.requires_grad_(True)
     with pytest.raises(ValueError, match="outside the adapter delta"):
         adapter_state_dict(net)
+
+
+def test_train_with_lora_writes_adapter_only_checkpoints_that_evaluate_rebuilds(tmp_path) -> None:
+    """`peft=lora` through train.py: last.ckpt holds only the delta, `from_checkpoint` rebuilds
+    the module on the base weights and gives the trained outputs; without them, a clear error."""
+    from conftest import TINY_TRAIN_OVERRIDES, compose_config
+
+    from irsam.lit_module import IRSAMLitModule
+    from irsam.models import save_model_weights
+    from irsam.tasks.train import train
+
+    base = tmp_path / "base.pt"
+    save_model_weights(build_irsam_tiny(image_size=128), base)
+    cfg = compose_config(
+        "train",
+        tmp_path / "run",
+        list(TINY_TRAIN_OVERRIDES) + ["peft=lora", f"model.net.checkpoint={base}", "test=false"],
+    )
+    _, objects = train(cfg)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    stored = torch.load(last, map_location="cpu", weights_only=True)
+    assert stored[IRSAMLitModule.ADAPTER_ONLY] is True
+    assert any("lora_A" in k for k in stored["state_dict"])
+    assert len(stored["state_dict"]) < len(objects["model"].state_dict()) / 2
+    module = IRSAMLitModule.from_checkpoint(last)
+    images = torch.rand(1, 3, 64, 64) * 255
+    trained = objects["model"].eval()
+    with torch.no_grad():
+        torch.testing.assert_close(module(images)["mask_logits"], trained(images)["mask_logits"])
+    base.unlink()
+    with pytest.raises(CheckpointError, match=r"base SAM/MobileSAM weights"):
+        IRSAMLitModule.from_checkpoint(last)

@@ -11,7 +11,9 @@ A batch is a dict:
 * ``orig_size``: LongTensor B×2, native (H, W) of each image;
 * ``valid_size``: LongTensor B×2, (h, w) of the top-left region of the loader-size image that
   holds picture (crop the logits to it, resize bilinearly to ``orig_size``, threshold);
-* ``name``: list[str], image names without extension.
+* ``name``: list[str], image names without extension;
+* ``frame_index``: LongTensor B, the frame number of items from a frame stream
+  (:mod:`irsam.data.streams`; absent otherwise).
 
 Items of different loader sizes (the ``pad`` evaluation policy on datasets of mixed sizes) are
 padded bottom/right to the batch maximum: the image with ``pad_value``, masks with 0;
@@ -63,6 +65,8 @@ def collate_irstd(batch: Sequence[dict[str, Any]], pad_value: float = 128.0) -> 
         "valid_size": torch.stack([item["valid_size"] for item in batch]).long(),
         "name": [item["name"] for item in batch],
     }
+    if all("frame_index" in item for item in batch):
+        out["frame_index"] = torch.tensor([int(item["frame_index"]) for item in batch])
     for key in OPTIONAL_KEYS:
         present = [key in item for item in batch]
         if all(present):

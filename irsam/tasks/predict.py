@@ -2,8 +2,10 @@
 """Prediction task: segment new images (no ground truth needed) through the Lightning Trainer.
 
 Prediction runs the checkpoint's module with ``Trainer.predict`` (or ``Trainer.test`` when ground
-truth is given), so devices, precision and DDP come from the ``trainer`` config, and images are
-sized, scored and binarised exactly as in evaluation.
+truth is given), so devices and precision come from the ``trainer`` config, and images are sized,
+scored and binarised exactly as in evaluation. Without ground truth the input is streamed
+(:mod:`irsam.data.streams`: images, frame folders, videos, multi-page TIFFs, ``.npy`` stacks) in
+constant memory and targets are tracked frame to frame.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from irsam.callbacks import PredictionWriter
 from irsam.data.collate import collate_irstd
 from irsam.data.dataset import IRSTDDataset
 from irsam.data.layouts import collect_samples
+from irsam.data.streams import open_stream
 from irsam.lit_module import IRSAMLitModule
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
 from irsam.tasks.report import metrics_table, write_results
@@ -46,18 +49,28 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     refuse_model_override(cfg)
     module = IRSAMLitModule.from_checkpoint(cfg.ckpt_path, metrics=metric_overrides(cfg))
+    if cfg.backend == "onnx":
+        from irsam.export import OnnxNetwork
+
+        if not cfg.get("onnx_path"):
+            raise ValueError("backend=onnx needs onnx_path=<file.onnx> (written by export.py).")
+        module.use_runner(OnnxNetwork(cfg.onnx_path))
+    elif cfg.backend != "torch":
+        raise ValueError(f"backend={cfg.backend!r} must be torch or onnx.")
     options = checkpoint_data_options(cfg, module)
-    samples = collect_samples(cfg.input, cfg.get("gt"))
-    dataset = IRSTDDataset(
-        samples,
-        stage="eval",
-        image_size=options["image_size"],
-        eval_resize=options.get("eval_resize", "resize"),
-        pad_divisor=options.get("pad_divisor", 32),
-        pad_value=options.get("pad_value", 128.0),
-        high_bit_norm=options["high_bit_norm"],
-        cache_images=False,
-    )
+    if cfg.get("gt"):
+        dataset: Any = IRSTDDataset(
+            collect_samples(cfg.input, cfg.gt),
+            stage="eval",
+            image_size=options["image_size"],
+            eval_resize=options.get("eval_resize", "resize"),
+            pad_divisor=options.get("pad_divisor", 32),
+            pad_value=options.get("pad_value", 128.0),
+            high_bit_norm=options["high_bit_norm"],
+            cache_images=False,
+        )
+    else:  # an image, a folder of frames, a video, a multi-page TIFF or a .npy stack, streamed
+        dataset = open_stream(cfg.input, options["image_size"], options["high_bit_norm"])
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -66,7 +79,13 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     output = Path(cfg.output)
     writer = PredictionWriter(
-        str(output), overlays=cfg.save_overlays, probabilities=cfg.save_probabilities
+        str(output),
+        overlays=cfg.save_overlays,
+        probabilities=cfg.save_probabilities,
+        track_radius=cfg.track_radius,
+        track_max_gap=cfg.track_max_gap,
+        video=str(output / "overlay.avi") if cfg.save_overlay_video else None,
+        video_fps=float(getattr(dataset, "fps", None) or cfg.video_fps),
     )
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer], logger=False)
     summary: dict[str, Any] = {"output": str(output)}
