@@ -1,0 +1,274 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""Speed and agreement of the one-shot modes, side by side in one run (docs/oneshot.md,
+"Fast mode").
+
+Every mode segments the same sequences with the same backbone (a MobileSAM-layout TinyViT with
+seeded random weights unless ``--checkpoint`` is given). Reported per mode: frames/s, the mask
+IoU against ``oneshot=faithful`` (pixels of both masks over pixels of either, over all frames),
+the fraction of frames whose mask equals faithful's, and IoU / Pd / Fa against the ground truth
+(:class:`irsam.metrics.IRSTDMetrics`, macro average over sequences)::
+
+    python benchmarks/oneshot_speed.py --image-size 256 --size 128 --sequences 2 --frames 4
+
+``--image-size`` is the backbone's own encoder input S (1024 for real MobileSAM); the fast modes
+encode at S/4 (``--fast-size``). On a CPU, S = 1024 costs seconds per encoder pass, so smaller S
+keep the faithful mode measurable; the ratio of fast to faithful work per pass is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from irsam.data.io import list_images, read_image, read_mask
+from irsam.oneshot import OneShotConfig, OneShotSegmenter, build_backbone
+from irsam.oneshot.sequence import macro_average
+
+MODES = ("faithful", "code", "fast", "fast_frame")
+"""Modes compared: the three presets of ``conf/oneshot/`` and the whole-frame fast ablation."""
+
+
+def seeded_mobile_sam_state(seed: int = 0, image_size: int = 1024) -> dict[str, torch.Tensor]:
+    """A state dict in the layout of ``mobile_sam.pt`` with seeded random values.
+
+    Weights are drawn N(0, 0.05) (vectors N(0, 0.2)), BatchNorm variances U(0.5, 1.5); the
+    ImageNet head the real file carries (``image_encoder.norm_head`` / ``head``) is included,
+    so loading it exercises the same path as the real file.
+
+    Arguments:
+      seed (int): random seed.
+      image_size (int): encoder input side the model is built for (the layout does not depend
+        on it).
+    Returns:
+      dict[str, torch.Tensor]: parameter name → tensor.
+    """
+    from irsam.models import build_prompt_sam
+
+    generator = torch.Generator().manual_seed(seed)
+    state = build_prompt_sam(encoder="tiny", image_size=image_size).state_dict()
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        if name.endswith("running_var"):
+            tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+        else:
+            std = 0.05 if tensor.ndim > 1 else 0.2
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * std)
+    state["image_encoder.norm_head.weight"] = torch.ones(320)
+    state["image_encoder.norm_head.bias"] = torch.zeros(320)
+    state["image_encoder.head.weight"] = torch.zeros(1000, 320)
+    state["image_encoder.head.bias"] = torch.zeros(1000)
+    return state
+
+
+def mode_config(mode: str, fast_size: int, **overrides: Any) -> OneShotConfig:
+    """The ``OneShotConfig`` of a mode, read from ``conf/oneshot/<preset>.yaml``.
+
+    Arguments:
+      mode (str): one of :data:`MODES`.
+      fast_size (int): encoder input side of the fast modes (replaces the preset's 256).
+      **overrides (Any): further field values (e.g. ``peak_min_distance`` for small frames).
+    Returns:
+      OneShotConfig: the configuration.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    preset = "fast" if mode == "fast_frame" else mode
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="oneshot", overrides=[f"oneshot={preset}"])
+    values = OmegaConf.to_container(cfg.oneshot, resolve=True)
+    if preset == "fast":
+        values.update(lfm_encoder_size=fast_size, ppcf_encoder_size=fast_size)
+    if mode == "fast_frame":
+        values["lfm_source"] = "frame"
+    values.update(overrides)
+    return OneShotConfig.from_mapping(values)
+
+
+@dataclass
+class ModeResult:
+    """Outcome of one mode over all sequences.
+
+    Attributes:
+      mode (str): the mode.
+      frames (int): frames segmented (references excluded).
+      seconds (float): segmentation time of those frames.
+      masks (dict[str, list[np.ndarray]]): per sequence, the H×W bool masks in frame order.
+      metrics (dict[str, float]): macro IoU / nIoU / Pd / Fa against the ground truth.
+    """
+
+    mode: str
+    frames: int
+    seconds: float
+    masks: dict[str, list[np.ndarray]]
+    metrics: dict[str, float]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second."""
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def run_mode(
+    segmenter: OneShotSegmenter, sequences: dict[str, tuple[list[Path], list[Path]]]
+) -> tuple[int, float, dict[str, list[np.ndarray]], dict[str, float]]:
+    """Fit on frame 0's ground truth, segment the other frames, score them.
+
+    Arguments:
+      segmenter (OneShotSegmenter): the configured segmenter.
+      sequences (dict[str, tuple[list[Path], list[Path]]]): name → (frames, masks).
+    Returns:
+      tuple: frames segmented, seconds, masks per sequence, macro metrics.
+    """
+    from irsam.metrics import IRSTDMetrics
+
+    frames_done, seconds, masks, rows = 0, 0.0, {}, []
+    for name, (frames, gts) in sequences.items():
+        segmenter.fit_reference(read_image(frames[0]), read_mask(gts[0]))
+        metric, masks[name] = IRSTDMetrics(), []
+        for frame, gt in zip(frames[1:], gts[1:]):
+            image = read_image(frame)
+            start = time.perf_counter()
+            mask = segmenter.predict(image).mask.numpy()
+            seconds += time.perf_counter() - start
+            frames_done += 1
+            masks[name].append(mask)
+            logits = torch.from_numpy(mask.astype(np.float32) * 2 - 1)[None, None]
+            metric.update(logits, torch.from_numpy(read_mask(gt))[None, None])
+        rows.append({k: float(v) for k, v in metric.compute().items()})
+    return frames_done, seconds, masks, macro_average(rows)
+
+
+def agreement(
+    a: dict[str, list[np.ndarray]], b: dict[str, list[np.ndarray]]
+) -> tuple[float, float]:
+    """Mask IoU (over all frames pooled) and the fraction of identical masks.
+
+    Arguments:
+      a (dict[str, list[np.ndarray]]): masks of one mode.
+      b (dict[str, list[np.ndarray]]): masks of the reference mode, same layout.
+    Returns:
+      tuple[float, float]: (IoU, equal fraction); IoU is 1 when both are empty everywhere.
+    """
+    inter = union = equal = count = 0
+    for name, masks in a.items():
+        for x, y in zip(masks, b[name]):
+            inter += int((x & y).sum())
+            union += int((x | y).sum())
+            equal += int(np.array_equal(x, y))
+            count += 1
+    return (inter / union if union else 1.0), equal / max(count, 1)
+
+
+def load_sequences(root: Path) -> dict[str, tuple[list[Path], list[Path]]]:
+    """``root/images/<seq>/`` and ``root/masks/<seq>/`` (as written by the benchmark generator)."""
+    out = {}
+    for folder in sorted(p for p in (root / "images").iterdir() if p.is_dir()):
+        frames = list_images(folder)
+        masks = [root / "masks" / folder.name / f.name for f in frames]
+        out[folder.name] = (frames, masks)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the side-by-side Markdown table.
+
+    Arguments:
+      argv (list[str] | None): command-line arguments (None: ``sys.argv``).
+    Returns:
+      int: 0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=os.environ.get("IRSAM_SHARED_DATA"))
+    parser.add_argument("--bench", default=None, help="an existing benchmark set (images/, masks/)")
+    parser.add_argument("--sequences", type=int, default=2, help="sequences generated")
+    parser.add_argument("--frames", type=int, default=4, help="frames per sequence")
+    parser.add_argument("--size", type=int, default=128, help="frame side")
+    parser.add_argument("--image-size", type=int, default=256, help="backbone encoder input S")
+    parser.add_argument("--fast-size", type=int, default=0, help="fast encoder input (0: S/4)")
+    parser.add_argument("--checkpoint", default=None, help="mobile_sam.pt (default: seeded)")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma list of modes")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--max-area-px",
+        type=float,
+        default=51.84,
+        help="TLE area cap in pixels (default 51.84: the authors' 1.5e-4 of a 480x720 frame; "
+        "the ratio alone would be 2.5 px at 128²); 0 disables",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {
+        "max_area_ratio": args.max_area_px / args.size**2 if args.max_area_px else None
+    }
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fast_size = args.fast_size or args.image_size // 4
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.bench:
+            root = Path(args.bench)
+        else:
+            from irsam.oneshot.real_sequence import write_real_benchmark
+
+            if args.data_root is None:
+                parser.error("set --data-root (or IRSAM_SHARED_DATA), or --bench.")
+            root = write_real_benchmark(
+                args.data_root,
+                Path(tmp) / "bench",
+                num_sequences=args.sequences,
+                num_frames=args.frames,
+                size=args.size,
+                seed=args.seed,
+            )
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            checkpoint = str(Path(tmp) / "mobile_sam.pt")
+            torch.save(seeded_mobile_sam_state(args.seed, args.image_size), checkpoint)
+        backbone = build_backbone(
+            encoder="tiny", checkpoint=checkpoint, image_size=args.image_size, device="cpu"
+        )
+        sequences = load_sequences(root)
+        results: dict[str, ModeResult] = {}
+        for mode in args.modes.split(","):
+            cfg = mode_config(mode, fast_size, **overrides)
+            frames, seconds, masks, metrics = run_mode(OneShotSegmenter(backbone, cfg), sequences)
+            results[mode] = ModeResult(mode, frames, seconds, masks, metrics)
+            print(f"# {mode}: {frames} frames in {seconds:.1f} s", flush=True)
+    base = results.get("faithful")
+    print(
+        f"\nbackbone: TinyViT (MobileSAM layout, {'seeded random' if args.checkpoint is None else args.checkpoint}), "
+        f"S = {args.image_size}, fast input {fast_size}; frames {args.size}², "
+        f"{len(sequences)} sequences x {args.frames - 1} scored frames; "
+        f"torch threads {torch.get_num_threads()}\n"
+    )
+    print(
+        "| mode | frames/s | x faithful | mask IoU vs faithful | equal masks | IoU | Pd | Fa (1e-6) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, r in results.items():
+        speedup = r.fps / base.fps if base else float("nan")
+        iou, equal = agreement(r.masks, base.masks) if base else (float("nan"),) * 2
+        m = r.metrics
+        print(
+            f"| {mode} | {r.fps:.3f} | {speedup:.1f} | {iou:.3f} | {equal:.2f} | "
+            f"{100 * m['IoU']:.2f} | {100 * m['Pd']:.2f} | {1e6 * m['Fa']:.1f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
