@@ -109,6 +109,7 @@ class ModeResult:
       seconds (float): segmentation time of those frames.
       masks (dict[str, list[np.ndarray]]): per sequence, the H×W bool masks in frame order.
       metrics (dict[str, float]): macro IoU / nIoU / Pd / Fa against the ground truth.
+      passes (dict[int, int]): encoder input side → images encoded while segmenting the frames.
     """
 
     mode: str
@@ -116,6 +117,7 @@ class ModeResult:
     seconds: float
     masks: dict[str, list[np.ndarray]]
     metrics: dict[str, float]
+    passes: dict[int, int]
 
     @property
     def fps(self) -> float:
@@ -125,20 +127,32 @@ class ModeResult:
 
 def run_mode(
     segmenter: OneShotSegmenter, sequences: dict[str, tuple[list[Path], list[Path]]]
-) -> tuple[int, float, dict[str, list[np.ndarray]], dict[str, float]]:
+) -> tuple[int, float, dict[str, list[np.ndarray]], dict[str, float], dict[int, int]]:
     """Fit on frame 0's ground truth, segment the other frames, score them.
 
     Arguments:
       segmenter (OneShotSegmenter): the configured segmenter.
       sequences (dict[str, tuple[list[Path], list[Path]]]): name → (frames, masks).
     Returns:
-      tuple: frames segmented, seconds, masks per sequence, macro metrics.
+      tuple: frames segmented, seconds, masks per sequence, macro metrics, and the images
+      encoded per input side while segmenting (reference fits excluded).
     """
     from irsam.metrics import IRSTDMetrics
 
+    backbone, passes, counting = segmenter.backbone, {}, [False]
+    encode = backbone.encode
+
+    def counted(x: torch.Tensor) -> torch.Tensor:
+        if counting[0]:
+            passes[int(x.shape[-1])] = passes.get(int(x.shape[-1]), 0) + int(x.shape[0])
+        return encode(x)
+
+    backbone.encode = counted  # instance attribute, removed below
     frames_done, seconds, masks, rows = 0, 0.0, {}, []
     for name, (frames, gts) in sequences.items():
+        counting[0] = False
         segmenter.fit_reference(read_image(frames[0]), read_mask(gts[0]))
+        counting[0] = True
         metric, masks[name] = IRSTDMetrics(), []
         for frame, gt in zip(frames[1:], gts[1:]):
             image = read_image(frame)
@@ -150,7 +164,35 @@ def run_mode(
             logits = torch.from_numpy(mask.astype(np.float32) * 2 - 1)[None, None]
             metric.update(logits, torch.from_numpy(read_mask(gt))[None, None])
         rows.append({k: float(v) for k, v in metric.compute().items()})
-    return frames_done, seconds, masks, macro_average(rows)
+    del backbone.encode
+    return frames_done, seconds, masks, macro_average(rows), passes
+
+
+def pass_cost(sides: list[int], seed: int = 0, batch: int = 4) -> dict[int, float]:
+    """Seconds per image of one TinyViT encoder pass at each input side (median of 3).
+
+    Arguments:
+      sides (list[int]): input sides, e.g. [1024, 256].
+      seed (int): seed of the random weights (the cost does not depend on them).
+      batch (int): images per timed call.
+    Returns:
+      dict[int, float]: side → seconds per image.
+    """
+    from irsam.models import build_prompt_sam
+
+    costs = {}
+    for side in sides:
+        encoder = build_prompt_sam(encoder="tiny", image_size=side).image_encoder.eval()
+        x = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(seed))
+        times = []
+        with torch.inference_mode():
+            encoder(x[:1])
+            for _ in range(3):
+                start = time.perf_counter()
+                encoder(x)
+                times.append((time.perf_counter() - start) / batch)
+        costs[side] = sorted(times)[1]
+    return costs
 
 
 def agreement(
@@ -210,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         help="TLE area cap in pixels (default 51.84: the authors' 1.5e-4 of a 480x720 frame; "
         "the ratio alone would be 2.5 px at 128²); 0 disables",
     )
+    parser.add_argument(
+        "--project-to",
+        type=int,
+        default=1024,
+        help="also time one encoder pass at this side and at a quarter of it, and project "
+        "seconds per frame from the measured pass counts (0: skip)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {
@@ -245,27 +294,52 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, ModeResult] = {}
         for mode in args.modes.split(","):
             cfg = mode_config(mode, fast_size, **overrides)
-            frames, seconds, masks, metrics = run_mode(OneShotSegmenter(backbone, cfg), sequences)
-            results[mode] = ModeResult(mode, frames, seconds, masks, metrics)
+            frames, seconds, masks, metrics, passes = run_mode(
+                OneShotSegmenter(backbone, cfg), sequences
+            )
+            results[mode] = ModeResult(mode, frames, seconds, masks, metrics, passes)
             print(f"# {mode}: {frames} frames in {seconds:.1f} s", flush=True)
     base = results.get("faithful")
+    weights = "seeded random" if args.checkpoint is None else args.checkpoint
     print(
-        f"\nbackbone: TinyViT (MobileSAM layout, {'seeded random' if args.checkpoint is None else args.checkpoint}), "
-        f"S = {args.image_size}, fast input {fast_size}; frames {args.size}², "
-        f"{len(sequences)} sequences x {args.frames - 1} scored frames; "
-        f"torch threads {torch.get_num_threads()}\n"
+        f"\nbackbone: TinyViT (MobileSAM layout, {weights}), S = {args.image_size}, fast input "
+        f"{fast_size}; frames {args.size}², {len(sequences)} sequences x {args.frames - 1} "
+        f"scored frames; torch threads {torch.get_num_threads()}\n"
     )
-    print(
-        "| mode | frames/s | x faithful | mask IoU vs faithful | equal masks | IoU | Pd | Fa (1e-6) |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    costs: dict[int, float] = {}
+    if args.project_to:
+        costs = pass_cost([args.project_to, args.project_to // 4], args.seed)
+    scale = {args.image_size: args.project_to, fast_size: args.project_to // 4}
+    header = "| mode | frames/s | x faithful | encoder passes/frame | mask IoU vs faithful "
+    header += "| equal masks | IoU | Pd | Fa (1e-6) |"
+    if costs:
+        header += f" projected s/frame at S = {args.project_to} | projected x faithful |"
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+
+    def projected(r: ModeResult) -> float:
+        return sum(n * costs[scale[side]] for side, n in r.passes.items()) / max(r.frames, 1)
+
     for mode, r in results.items():
         speedup = r.fps / base.fps if base else float("nan")
         iou, equal = agreement(r.masks, base.masks) if base else (float("nan"),) * 2
+        per_frame = ", ".join(
+            f"{n / max(r.frames, 1):.0f}@{side}" for side, n in sorted(r.passes.items())
+        )
         m = r.metrics
-        print(
-            f"| {mode} | {r.fps:.3f} | {speedup:.1f} | {iou:.3f} | {equal:.2f} | "
+        row = (
+            f"| {mode} | {r.fps:.3f} | {speedup:.1f} | {per_frame} | {iou:.3f} | {equal:.2f} | "
             f"{100 * m['IoU']:.2f} | {100 * m['Pd']:.2f} | {1e6 * m['Fa']:.1f} |"
+        )
+        if costs:
+            ratio = projected(base) / projected(r) if base else float("nan")
+            row += f" {projected(r):.1f} | {ratio:.1f} |"
+        print(row)
+    if costs:
+        print(
+            "\nencoder pass (s/image, TinyViT, batch 4): "
+            + ", ".join(f"{side}: {cost:.3f}" for side, cost in costs.items())
+            + "; projection = measured passes per frame x these costs (encoder time only)"
         )
     return 0
 

@@ -272,3 +272,17 @@ def test_corrupt_frame_stops_the_run_with_on_error_stop(tmp_path):
         cfg = compose(config_name="oneshot", overrides=overrides)
     with pytest.raises(ImageReadError, match="frame_0001.png"):
         run_oneshot(cfg)
+
+
+@pytest.mark.real_data
+def test_real_background_benchmark_from_the_shared_datasets(tmp_path):
+    """The named set's generator on NUAA-SIRST / NUDT-SIRST (tiny: 2 sequences x 3 frames)."""
+    from conftest import shared_dataset
+
+    from irsam.oneshot.real_sequence import write_real_benchmark
+
+    data = shared_dataset("NUAA-SIRST").parent
+    out = write_real_benchmark(data, tmp_path / "bench", num_sequences=2, num_frames=3, size=64)
+    for seq in ("seq_00", "seq_01"):
+        masks = [read_mask(p) for p in list_images(out / "masks" / seq)]
+        assert len(masks) == 3 and masks[0].shape == (64, 64) and masks[0].any()
