@@ -5,7 +5,8 @@
 Every mode segments the same sequences with the same backbone (a MobileSAM-layout TinyViT with
 seeded random weights unless ``--checkpoint`` is given). Reported per mode: frames/s, the mask
 IoU against ``oneshot=faithful`` (pixels of both masks over pixels of either, over all frames),
-the fraction of frames whose mask equals faithful's, and IoU / Pd / Fa against the ground truth
+the fraction of frames whose mask equals faithful's, the correlation of the confidence maps and
+the share of faithful's peaks found again, and IoU / Pd / Fa against the ground truth
 (:class:`irsam.metrics.IRSTDMetrics`, macro average over sequences)::
 
     python benchmarks/oneshot_speed.py --image-size 256 --size 128 --sequences 2 --frames 4
@@ -110,6 +111,8 @@ class ModeResult:
       masks (dict[str, list[np.ndarray]]): per sequence, the H×W bool masks in frame order.
       metrics (dict[str, float]): macro IoU / nIoU / Pd / Fa against the ground truth.
       passes (dict[int, int]): encoder input side → images encoded while segmenting the frames.
+      outputs (list[tuple[torch.Tensor, list[torch.Tensor]]]): per frame, the K×H×W confidence
+        maps and the per-window P×2 peaks.
     """
 
     mode: str
@@ -118,6 +121,7 @@ class ModeResult:
     masks: dict[str, list[np.ndarray]]
     metrics: dict[str, float]
     passes: dict[int, int]
+    outputs: list[tuple[torch.Tensor, list[torch.Tensor]]]
 
     @property
     def fps(self) -> float:
@@ -127,15 +131,16 @@ class ModeResult:
 
 def run_mode(
     segmenter: OneShotSegmenter, sequences: dict[str, tuple[list[Path], list[Path]]]
-) -> tuple[int, float, dict[str, list[np.ndarray]], dict[str, float], dict[int, int]]:
+) -> tuple[int, float, dict[str, list[np.ndarray]], dict[str, float], dict[int, int], list]:
     """Fit on frame 0's ground truth, segment the other frames, score them.
 
     Arguments:
       segmenter (OneShotSegmenter): the configured segmenter.
       sequences (dict[str, tuple[list[Path], list[Path]]]): name → (frames, masks).
     Returns:
-      tuple: frames segmented, seconds, masks per sequence, macro metrics, and the images
-      encoded per input side while segmenting (reference fits excluded).
+      tuple: frames segmented, seconds, masks per sequence, macro metrics, the images
+      encoded per input side while segmenting (reference fits excluded), and per frame the
+      confidence maps and peaks.
     """
     from irsam.metrics import IRSTDMetrics
 
@@ -148,7 +153,7 @@ def run_mode(
         return encode(x)
 
     backbone.encode = counted  # instance attribute, removed below
-    frames_done, seconds, masks, rows = 0, 0.0, {}, []
+    frames_done, seconds, masks, rows, outputs = 0, 0.0, {}, [], []
     for name, (frames, gts) in sequences.items():
         counting[0] = False
         segmenter.fit_reference(read_image(frames[0]), read_mask(gts[0]))
@@ -157,15 +162,41 @@ def run_mode(
         for frame, gt in zip(frames[1:], gts[1:]):
             image = read_image(frame)
             start = time.perf_counter()
-            mask = segmenter.predict(image).mask.numpy()
+            out = segmenter.predict(image)
             seconds += time.perf_counter() - start
+            mask = out.mask.numpy()
+            outputs.append((out.conf_maps, out.peaks))
             frames_done += 1
             masks[name].append(mask)
             logits = torch.from_numpy(mask.astype(np.float32) * 2 - 1)[None, None]
             metric.update(logits, torch.from_numpy(read_mask(gt))[None, None])
         rows.append({k: float(v) for k, v in metric.compute().items()})
     del backbone.encode
-    return frames_done, seconds, masks, macro_average(rows), passes
+    return frames_done, seconds, masks, macro_average(rows), passes, outputs
+
+
+def map_agreement(a: ModeResult, b: ModeResult, radius: float = 3.0) -> tuple[float, float]:
+    """Agreement of the LFM stage: mean Pearson correlation of the confidence maps, and the
+    fraction of ``b``'s peaks with a peak of ``a`` (same window) within ``radius`` px.
+
+    Arguments:
+      a (ModeResult): one mode.
+      b (ModeResult): the reference mode (same frames).
+      radius (float): peak match distance in pixels.
+    Returns:
+      tuple[float, float]: (correlation, matched peak fraction; 1 when ``b`` has no peak).
+    """
+    correlations, matched, total = [], 0, 0
+    for (conf_a, peaks_a), (conf_b, peaks_b) in zip(a.outputs, b.outputs):
+        for k in range(conf_b.shape[0]):
+            x, y = conf_a[k].flatten().double(), conf_b[k].flatten().double()
+            x, y = x - x.mean(), y - y.mean()
+            correlations.append(float((x * y).sum() / (x.norm() * y.norm()).clamp_min(1e-12)))
+            for peak in peaks_b[k].float():
+                total += 1
+                if len(peaks_a[k]) and (peaks_a[k].float() - peak).norm(dim=1).min() <= radius:
+                    matched += 1
+    return float(np.mean(correlations)), (matched / total if total else 1.0)
 
 
 def pass_cost(sides: list[int], seed: int = 0, batch: int = 4) -> dict[int, float]:
@@ -294,10 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, ModeResult] = {}
         for mode in args.modes.split(","):
             cfg = mode_config(mode, fast_size, **overrides)
-            frames, seconds, masks, metrics, passes = run_mode(
+            frames, seconds, masks, metrics, passes, outputs = run_mode(
                 OneShotSegmenter(backbone, cfg), sequences
             )
-            results[mode] = ModeResult(mode, frames, seconds, masks, metrics, passes)
+            results[mode] = ModeResult(mode, frames, seconds, masks, metrics, passes, outputs)
             print(f"# {mode}: {frames} frames in {seconds:.1f} s", flush=True)
     base = results.get("faithful")
     weights = "seeded random" if args.checkpoint is None else args.checkpoint
@@ -310,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.project_to:
         costs = pass_cost([args.project_to, args.project_to // 4], args.seed)
     scale = {args.image_size: args.project_to, fast_size: args.project_to // 4}
-    header = "| mode | frames/s | x faithful | encoder passes/frame | mask IoU vs faithful "
+    header = "| mode | frames/s | x faithful | encoder passes/frame | conf-map corr. vs faithful "
+    header += "| peaks matched (3 px) | mask IoU vs faithful "
     header += "| equal masks | IoU | Pd | Fa (1e-6) |"
     if costs:
         header += f" projected s/frame at S = {args.project_to} | projected x faithful |"
@@ -323,12 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     for mode, r in results.items():
         speedup = r.fps / base.fps if base else float("nan")
         iou, equal = agreement(r.masks, base.masks) if base else (float("nan"),) * 2
+        corr, peaks = map_agreement(r, base) if base else (float("nan"),) * 2
         per_frame = ", ".join(
             f"{n / max(r.frames, 1):.0f}@{side}" for side, n in sorted(r.passes.items())
         )
         m = r.metrics
         row = (
-            f"| {mode} | {r.fps:.3f} | {speedup:.1f} | {per_frame} | {iou:.3f} | {equal:.2f} | "
+            f"| {mode} | {r.fps:.3f} | {speedup:.1f} | {per_frame} | {corr:.3f} | {peaks:.2f} | "
+            f"{iou:.3f} | {equal:.2f} | "
             f"{100 * m['IoU']:.2f} | {100 * m['Pd']:.2f} | {1e6 * m['Fa']:.1f} |"
         )
         if costs:

@@ -275,3 +275,19 @@ def test_fast_mode_encodes_at_the_reduced_size(mobile_sam, source, monkeypatch):
         assert sides[0] == 32 and len(sides) <= 2  # one frame pass (+ one PPCF batch)
     with pytest.raises(ValueError, match="multiple of 16"):
         OneShotConfig(lfm_encoder_size=100)
+
+
+def test_speed_benchmark_prints_the_side_by_side_table(tmp_path, capsys):
+    from test_oneshot_e2e import fake_sirst_root
+
+    from benchmarks.oneshot_speed import main
+
+    data = fake_sirst_root(tmp_path / "data", count=3, size=48)
+    argv = ["--data-root", str(data), "--sequences", "1", "--frames", "2", "--size", "48"]
+    argv += ["--image-size", "32", "--fast-size", "16", "--modes", "faithful,fast_frame"]
+    assert main([*argv, "--project-to", "0"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| mode | frames/s") and len(lines) == 3  # header, 2 modes
+    faithful, fast = (line.split("|")[1:-1] for line in lines[1:])
+    assert faithful[0].strip() == "faithful" and float(faithful[2]) == 1.0
+    assert fast[3].strip().endswith("@16") and float(fast[1]) > 0
