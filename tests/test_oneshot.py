@@ -535,9 +535,21 @@ def test_synthetic_sequence_command_writes_frames_and_masks(tmp_path):
     root = tmp_path / "seq"
     assert main(["--out", str(root), "--frames", "3", "--size", "40", "--seed", "2"]) == 0
     frames, masks = list_images(root / "frames"), list_images(root / "masks")
-    assert [p.name for p in frames] == [p.name for p in masks] == [f"frame_000{i}.png" for i in range(3)]
+    assert (
+        [p.name for p in frames]
+        == [p.name for p in masks]
+        == [f"frame_000{i}.png" for i in range(3)]
+    )
     assert read_mask(masks[0]).shape == (40, 40) and read_mask(masks[0]).any()
     # as a command (the console script calls sys.exit(main())): exit status 0
-    command = [sys.executable, "-m", "irsam.oneshot.synthetic_sequence", "--out", str(tmp_path / "b")]
-    result = subprocess.run([*command, "--frames", "1", "--size", "32"], check=False, capture_output=True)
+    command = [
+        sys.executable,
+        "-m",
+        "irsam.oneshot.synthetic_sequence",
+        "--out",
+        str(tmp_path / "b"),
+    ]
+    result = subprocess.run(
+        [*command, "--frames", "1", "--size", "32"], check=False, capture_output=True
+    )
     assert result.returncode == 0, result.stderr.decode()[-2000:]

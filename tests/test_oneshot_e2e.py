@@ -203,13 +203,15 @@ def test_readme_commands_through_a_shell_point_box_and_a_corrupt_frame(tmp_path)
         f"{sys.executable} oneshot.py sequence={root / 'frames'} reference=frame_0000 "
         f"gt={root / 'masks'} " + " ".join(TINY)
     )
-    commands = {
-        "point": f"{base} 'point=[{x},{y}]' output={tmp_path / 'p'} hydra.run.dir={tmp_path / 'rp'}",
-        "bare": f"{base} annotation={x},{y} output={tmp_path / 'b'} hydra.run.dir={tmp_path / 'rb'}",
-        "box": f"{base} 'box=[{x - 2},{y - 2},{x + 2},{y + 2}]' output={tmp_path / 'x'} "
-        f"hydra.run.dir={tmp_path / 'rx'}",
+    references = {
+        "p": f"'point=[{x},{y}]'",  # the README form
+        "b": f"annotation={x},{y}",  # bare, rewritten by oneshot.py
+        "x": f"'box=[{x - 2},{y - 2},{x + 2},{y + 2}]'",
     }
-    script = " && ".join(commands.values())
+    script = " && ".join(
+        f"{base} {ref} output={tmp_path / out} hydra.run.dir={tmp_path / ('run_' + out)}"
+        for out, ref in references.items()
+    )
     result = subprocess.run(
         script,
         check=False,

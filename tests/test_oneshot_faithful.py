@@ -26,7 +26,14 @@ from irsam.oneshot.real_sequence import TargetCrop, make_real_sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
-from benchmarks.oneshot_speed import mode_config, seeded_mobile_sam_state
+
+
+def mode_config(mode: str, fast_size: int, **overrides) -> OneShotConfig:
+    """``benchmarks.oneshot_speed.mode_config`` (the preset files of ``conf/oneshot/``)."""
+    from benchmarks.oneshot_speed import mode_config as read_preset
+
+    return read_preset(mode, fast_size, **overrides)
+
 
 S = 64  # encoder input of the test model (the real one is 1024; the algorithm is the same)
 H = W = 64  # frame side: windows 10, 12, 16 px; 49 + 36 + 25 = 110 tiles per frame
@@ -35,6 +42,8 @@ H = W = 64  # frame side: windows 10, 12, 16 px; 49 + 36 + 25 = 110 tiles per fr
 @pytest.fixture(scope="module")
 def mobile_sam(tmp_path_factory) -> torch.nn.Module:
     """A TinyViT MobileSAM backbone loaded (strictly) from a seeded ``mobile_sam.pt`` file."""
+    from benchmarks.oneshot_speed import seeded_mobile_sam_state
+
     path = tmp_path_factory.mktemp("ckpt") / "mobile_sam.pt"
     torch.save(seeded_mobile_sam_state(seed=3, image_size=S), path)
     return build_backbone(encoder="tiny", checkpoint=str(path), image_size=S, device="cpu")

@@ -432,7 +432,7 @@ class SamModelBackbone(SamBackboneBase):
 
 
 class IrsamEncoderBackbone(SamBackboneBase):
-    """IRSAM's image encoder for LFM, a MobileSAM prompt encoder/decoder for PPCF (``encoder=irsam``).
+    """IRSAM's encoder for LFM, MobileSAM's prompt encoder and decoder for PPCF (``encoder=irsam``).
 
     The one-shot preprocessing (aspect-preserving resize to S plus padding) is kept, not IRSAM's
     training-time resize. The encoder must produce the decoder's g×g grid.
@@ -501,7 +501,7 @@ def select_components(mask: torch.Tensor, prompt: Prompt, point_radius: float) -
 
 
 class IrsamBackbone(EncoderBackboneBase):
-    """A complete IRSAM network trained by this framework, with no SAM weights (``irsam_ppcf=irsam``).
+    """A complete IRSAM network trained by this framework, no SAM weights (``irsam_ppcf=irsam``).
 
     LFM uses the deep embedding of IRSAM's encoder on SAM-style (aspect-preserving, padded)
     inputs of its internal size. PPCF runs the whole prompt-free network on each crop and keeps
@@ -650,7 +650,7 @@ def _prompt_sam(encoder: str, checkpoint: str | None, image_size: int = 1024) ->
 
 
 def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
-    """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights-only load)."""
+    """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights only)."""
     from irsam.tasks.evaluate import lit_module_from_checkpoint
     from irsam.utils.config import load_lightning_checkpoint
 
