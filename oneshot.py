@@ -1,8 +1,9 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""One-shot, training-free sequence segmentation:
-`python oneshot.py sequence=<frames> reference=<frame> annotation=<mask|x,y|x1,y1,x2,y2>
-backbone.checkpoint=mobile_sam.pt output=<folder>`."""
+"""One-shot, training-free sequence segmentation (docs/oneshot.md):
+`python oneshot.py sequence=<frames> reference=<frame> annotation=<mask> | point=[x,y] |
+box=[x1,y1,x2,y2] backbone.checkpoint=mobile_sam.pt output=<folder>`."""
 
+import sys
 from typing import Any
 
 import hydra
@@ -11,7 +12,7 @@ from omegaconf import DictConfig
 
 rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
 
-from irsam.oneshot.cli import run_oneshot
+from irsam.oneshot.cli import rewrite_annotation_argv, run_oneshot
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="oneshot.yaml")
@@ -21,4 +22,5 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = rewrite_annotation_argv(sys.argv[1:])
     main()

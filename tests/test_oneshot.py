@@ -353,7 +353,7 @@ def test_point_annotation_fallback_when_oversized(stub):
 
 
 def test_parse_annotation(tmp_path):
-    assert parse_annotation("3,4") == PointAnnotation(3.0, 4.0)
+    assert parse_annotation("3,4") == PointAnnotation(3.0, 4.0)  # Python API form
     assert parse_annotation(" 1, 2, 5, 6") == BoxAnnotation(1.0, 2.0, 5.0, 6.0)
     mask = np.zeros((8, 8), np.uint8)
     mask[2:4, 3:5] = 255
@@ -430,7 +430,7 @@ def test_synthetic_sequence_is_deterministic():
     )
 
 
-@pytest.mark.parametrize("preset", ["code", "paper"])
+@pytest.mark.parametrize("preset", ["code", "paper", "faithful", "fast"])
 def test_oneshot_config_group_matches_dataclass(preset):
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="oneshot", overrides=[f"oneshot={preset}"])
@@ -439,7 +439,9 @@ def test_oneshot_config_group_matches_dataclass(preset):
     values = OmegaConf.to_container(cfg.oneshot)
     params = OneShotConfig.from_mapping(values)
     assert set(values) == set(OneShotConfig.__dataclass_fields__)
-    assert params.window_divisors == ((6, 5, 4) if preset == "code" else (2, 3, 4))
+    assert params.window_divisors == ((2, 3, 4) if preset == "paper" else (6, 5, 4))
+    assert params.faithful_point_order == (preset == "faithful")
+    assert (params.lfm_encoder_size is None) == (preset != "fast")
 
 
 def test_missing_checkpoint_error_names_the_download():
@@ -533,9 +535,21 @@ def test_synthetic_sequence_command_writes_frames_and_masks(tmp_path):
     root = tmp_path / "seq"
     assert main(["--out", str(root), "--frames", "3", "--size", "40", "--seed", "2"]) == 0
     frames, masks = list_images(root / "frames"), list_images(root / "masks")
-    assert [p.name for p in frames] == [p.name for p in masks] == [f"frame_000{i}.png" for i in range(3)]
+    assert (
+        [p.name for p in frames]
+        == [p.name for p in masks]
+        == [f"frame_000{i}.png" for i in range(3)]
+    )
     assert read_mask(masks[0]).shape == (40, 40) and read_mask(masks[0]).any()
     # as a command (the console script calls sys.exit(main())): exit status 0
-    command = [sys.executable, "-m", "irsam.oneshot.synthetic_sequence", "--out", str(tmp_path / "b")]
-    result = subprocess.run([*command, "--frames", "1", "--size", "32"], check=False, capture_output=True)
+    command = [
+        sys.executable,
+        "-m",
+        "irsam.oneshot.synthetic_sequence",
+        "--out",
+        str(tmp_path / "b"),
+    ]
+    result = subprocess.run(
+        [*command, "--frames", "1", "--size", "32"], check=False, capture_output=True
+    )
     assert result.returncode == 0, result.stderr.decode()[-2000:]

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """One-shot, training-free sequential infrared small target segmentation (LFM + PPCF + TLE,
-Dan et al., arXiv 2408.04823) on a frozen SAM-family backbone."""
+Dan et al., arXiv 2408.04823) on a frozen SAM-family backbone; see docs/oneshot.md."""
 
 from irsam.oneshot.annotations import (
     Annotation,
@@ -16,6 +16,7 @@ from irsam.oneshot.backbone import (
     build_backbone,
 )
 from irsam.oneshot.config import OneShotConfig
+from irsam.oneshot.real_sequence import make_real_sequence, write_real_benchmark
 from irsam.oneshot.segmenter import OneShotOutput, OneShotSegmenter, ReferenceState
 from irsam.oneshot.synthetic_sequence import make_synthetic_sequence, write_synthetic_sequence
 
@@ -32,7 +33,9 @@ __all__ = [
     "SamBackbone",
     "SamModelBackbone",
     "build_backbone",
+    "make_real_sequence",
     "make_synthetic_sequence",
     "parse_annotation",
+    "write_real_benchmark",
     "write_synthetic_sequence",
 ]

@@ -2,7 +2,8 @@
 """Reference annotations (mask, point, box) and their conversion to a reference mask [ours].
 
 The paper only says "obtain the mask of the reference image using SAM" for point and box
-annotations; the authors' code reads a mask. Our procedure (reference §4):
+annotations; the authors' code reads a mask. Our procedure (docs/oneshot.md, "Point and box
+references"):
 
 * **Point (x, y)**: crop the smallest TLE window L₀ centred on the point (or every TLE window
   and vote, ``point_annotation_window=vote``), prompt SAM with one positive point
@@ -147,6 +148,7 @@ def annotation_to_mask(
     max_area_ratio: float | None = 1.5e-4,
     area_fallback: bool = True,
     chunk_size: int = 32,
+    resize_backend: str = "torch",
 ) -> torch.Tensor:
     """Turn a reference annotation into a reference mask.
 
@@ -161,6 +163,7 @@ def annotation_to_mask(
         fall back).
       area_fallback (bool): enable the fallback (3×3 patch at the point, or the box).
       chunk_size (int): crops per encoder call.
+      resize_backend (str): ``torch`` or ``pil`` resize of the crops to the encoder input.
     Returns:
       torch.Tensor: H×W bool mask on the CPU.
     """
@@ -197,7 +200,9 @@ def annotation_to_mask(
         fallback = torch.zeros(hw, dtype=torch.bool)
         fallback[by1 : by2 + 1, bx1 : bx2 + 1] = True
     crops = [image[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    local_masks = backbone.segment_crops(crops, [[prompt] for prompt in prompts], chunk_size)
+    local_masks = backbone.segment_crops(
+        crops, [[prompt] for prompt in prompts], chunk_size, resize_backend
+    )
     masks = [paste_mask(local.cpu(), box, hw) for (local,), box in zip(local_masks, boxes)]
     if len(masks) == 1:
         mask = masks[0]

@@ -47,18 +47,26 @@ class SamBackbone(Protocol):
     pixel_mean: torch.Tensor
     pixel_std: torch.Tensor
 
-    def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """B×3×h×w float RGB 0–255 → (B×3×S×S normalised and padded, resized (h', w'))."""
+    def preprocess(
+        self, images: torch.Tensor, size: int | None = None, resize_backend: str = "torch"
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """B×3×h×w float RGB 0–255 → (B×3×s×s normalised and padded, resized (h', w')); s is
+        ``size`` or S."""
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """B×3×S×S normalised → B×C×g×g float32 embeddings."""
+        """B×3×s×s normalised → B×C×(s/16)×(s/16) float32 embeddings."""
 
     def segment_crops(
-        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+        self,
+        crops: list[torch.Tensor],
+        prompts: list[list[Prompt]],
+        chunk_size: int,
+        resize_backend: str = "torch",
+        size: int | None = None,
     ) -> list[list[torch.Tensor]]:
         """Segment each crop (3×h×w float RGB 0–255, sizes may differ) around each of its prompts:
-        (x, y) points or (x1, y1, x2, y2) boxes in crop pixels. Returns one h×w bool mask per
-        prompt, grouped per crop."""
+        (x, y) points or (x1, y1, x2, y2) boxes in crop pixels, encoding at input side ``size``
+        (None: S). Returns one h×w bool mask per prompt, grouped per crop."""
 
 
 def resized_hw(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -76,8 +84,42 @@ def resized_hw(height: int, width: int, long_side: int) -> tuple[int, int]:
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
+def resize_images(images: torch.Tensor, new_hw: tuple[int, int], backend: str) -> torch.Tensor:
+    """Bilinear resize of a batch of 0–255 images (docs/oneshot.md, "Resizing").
+
+    Arguments:
+      images (torch.Tensor): B×C×h×w float, values in [0, 255].
+      new_hw (tuple[int, int]): output size (h', w').
+      backend (str): ``torch`` (float bilinear, ``align_corners=False``, antialiased when
+        shrinking) or ``pil`` (the authors' path: each image rounded to 8 bits and resized by
+        PIL's bilinear filter, so the output holds integers).
+    Returns:
+      torch.Tensor: B×C×h'×w' float32 on the input's device.
+    """
+    if backend == "torch":
+        return F.interpolate(
+            images.float(), size=new_hw, mode="bilinear", align_corners=False, antialias=True
+        )
+    if backend != "pil":
+        raise ValueError(f"oneshot.resize_backend={backend!r} is not one of ('torch', 'pil').")
+    from PIL import Image
+
+    pixels = images.detach().float().round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    out = np.empty((*pixels.shape[:2], *new_hw), dtype=np.uint8)
+    for b, image in enumerate(pixels):
+        for c, channel in enumerate(image):  # PIL's RGB bilinear filter works per channel
+            resized = Image.fromarray(channel).resize(new_hw[::-1], Image.Resampling.BILINEAR)
+            out[b, c] = np.asarray(resized)
+    return torch.from_numpy(out).float().to(images.device)
+
+
 def encode_images(
-    backbone: SamBackbone, images: list[torch.Tensor], chunk_size: int
+    backbone: SamBackbone,
+    images: list[torch.Tensor],
+    chunk_size: int,
+    *,
+    size: int | None = None,
+    resize_backend: str = "torch",
 ) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
     """Preprocess images of any sizes and encode them in chunks.
 
@@ -85,14 +127,19 @@ def encode_images(
       backbone (SamBackbone): the backbone.
       images (list[torch.Tensor]): 3×h×w float RGB 0–255 images (sizes may differ).
       chunk_size (int): images per encoder call.
+      size (int | None): encoder input side s (None: the backbone's S).
+      resize_backend (str): ``torch`` or ``pil`` (see :func:`resize_images`).
     Returns:
-      tuple[list[torch.Tensor], list[tuple[int, int]]]: 1×C×g×g embeddings and the resized
-      (h', w') of each image.
+      tuple[list[torch.Tensor], list[tuple[int, int]]]: 1×C×g×g embeddings (g = s/16) and the
+      resized (h', w') of each image.
     """
     embeddings: list[torch.Tensor] = []
     input_hws: list[tuple[int, int]] = []
     for start in range(0, len(images), chunk_size):
-        batch = [backbone.preprocess(img[None]) for img in images[start : start + chunk_size]]
+        batch = [
+            backbone.preprocess(img[None], size, resize_backend)
+            for img in images[start : start + chunk_size]
+        ]
         feats = backbone.encode(torch.cat([x for x, _ in batch]))
         embeddings.extend(feats.split(1))
         input_hws.extend(hw for _, hw in batch)
@@ -141,26 +188,32 @@ class EncoderBackboneBase(nn.Module):
         """The device holding the weights."""
         return self.pixel_mean.device
 
-    def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Resize the longest side to ``img_size`` (bilinear, antialiased when shrinking),
-        normalise with the SAM mean/std and zero-pad bottom/right.
+    def preprocess(
+        self, images: torch.Tensor, size: int | None = None, resize_backend: str = "torch"
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Resize the longest side to the input side (bilinear), normalise with the SAM
+        mean/std and zero-pad bottom/right.
 
         Arguments:
           images (torch.Tensor): B×3×h×w float32, RGB, 0–255 scale (one size per call).
+          size (int | None): input side s; None = ``img_size`` (the fast mode passes a smaller
+            one, see docs/oneshot.md, "Fast mode").
+          resize_backend (str): ``torch`` or ``pil`` (see :func:`resize_images`).
         Returns:
-          tuple[torch.Tensor, tuple[int, int]]: B×3×S×S normalised input, and the resized
+          tuple[torch.Tensor, tuple[int, int]]: B×3×s×s normalised input, and the resized
           (h', w') before padding.
         """
         assert images.ndim == 4 and images.shape[1] == 3, (
             f"expected B×3×h×w RGB images, got shape {tuple(images.shape)}"
         )
+        side = self.img_size if size is None else int(size)
         h, w = images.shape[-2:]
-        new_hw = resized_hw(h, w, self.img_size)
+        new_hw = resized_hw(h, w, side)
         x = images.float()
         if (h, w) != new_hw:
-            x = F.interpolate(x, size=new_hw, mode="bilinear", align_corners=False, antialias=True)
+            x = resize_images(x, new_hw, resize_backend)
         x = (x - self.pixel_mean.view(1, 3, 1, 1)) / self.pixel_std.view(1, 3, 1, 1)
-        x = F.pad(x, (0, self.img_size - new_hw[1], 0, self.img_size - new_hw[0]))
+        x = F.pad(x, (0, side - new_hw[1], 0, side - new_hw[0]))
         return x, new_hw
 
     @contextlib.contextmanager
@@ -225,7 +278,12 @@ class SamBackboneBase(EncoderBackboneBase):
         return self.prompt_sam.postprocess_masks(low_res, tuple(input_hw), tuple(orig_hw))
 
     def segment_crops(
-        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+        self,
+        crops: list[torch.Tensor],
+        prompts: list[list[Prompt]],
+        chunk_size: int,
+        resize_backend: str = "torch",
+        size: int | None = None,
     ) -> list[list[torch.Tensor]]:
         """Encode the crops in chunks, then decode every prompt with SAM's mask decoder.
 
@@ -234,11 +292,16 @@ class SamBackboneBase(EncoderBackboneBase):
           prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
             crop pixels.
           chunk_size (int): crops per encoder call.
+          resize_backend (str): ``torch`` or ``pil`` resize of the crops to the input side.
+          size (int | None): encoder input side s (None: S). A smaller s [ours, fast mode]
+            decodes on the (s/16)² grid with the matching dense positional encoding.
         Returns:
           list[list[torch.Tensor]]: per crop, one h×w bool mask per prompt (logit >
           ``mask_threshold``).
         """
-        embeddings, input_hws = encode_images(self, crops, chunk_size)
+        embeddings, input_hws = encode_images(
+            self, crops, chunk_size, size=size, resize_backend=resize_backend
+        )
         masks = []
         for crop, emb, in_hw, crop_prompts in zip(crops, embeddings, input_hws, prompts):
             crop_hw = (int(crop.shape[1]), int(crop.shape[2]))
@@ -261,26 +324,50 @@ class SamBackboneBase(EncoderBackboneBase):
         input_hw: tuple[int, int],
         orig_hw: tuple[int, int],
     ) -> torch.Tensor:
-        """Prompt encoder + mask decoder (single mask output) + postprocessing → h×w logits."""
-        sparse, dense = self.prompt_sam.prompt_encoder(points=points, boxes=boxes, masks=None)
+        """Prompt encoder + mask decoder (single mask output) + postprocessing → h×w logits.
+
+        An embedding on another grid than the prompt encoder's (fast mode) gets the positional
+        encoding of its own grid, and its logits are upsampled to its own input side.
+        """
+        prompt_encoder = self.prompt_sam.prompt_encoder
+        sparse, dense = prompt_encoder(points=points, boxes=boxes, masks=None)
+        grid = tuple(int(v) for v in embedding.shape[-2:])
+        if grid == tuple(prompt_encoder.image_embedding_size):
+            image_pe = prompt_encoder.get_dense_pe()
+        else:
+            image_pe = prompt_encoder.pe_layer(grid).unsqueeze(0)
+            dense = dense[:, :, :1, :1].expand(-1, -1, *grid)  # the no-mask embedding, per cell
         low_res, _ = self.prompt_sam.mask_decoder(
             image_embeddings=embedding.to(self.device).float(),
-            image_pe=self.prompt_sam.prompt_encoder.get_dense_pe(),
+            image_pe=image_pe,
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=False,
         )
-        return self.postprocess(low_res, input_hw, orig_hw)[0, 0]
+        side = self._input_side(embedding)
+        if side == self.img_size:
+            return self.postprocess(low_res, input_hw, orig_hw)[0, 0]
+        logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
+        logits = logits[..., : input_hw[0], : input_hw[1]]
+        return F.interpolate(logits, tuple(orig_hw), mode="bilinear", align_corners=False)[0, 0]
+
+    def _input_side(self, embedding: torch.Tensor) -> int:
+        """The encoder input side s that produced an embedding (s = 16 · grid for SAM)."""
+        return int(embedding.shape[-1]) * self.img_size // self.grid_size
 
     def _scale_xy(
-        self, coords: list[float], input_hw: tuple[int, int], orig_hw: tuple[int, int]
+        self, coords: list[float], input_hw: tuple[int, int], orig_hw: tuple[int, int], side: int
     ) -> torch.Tensor:
-        """Original-pixel (x, y, ...) pairs → resized-input coordinates (``apply_coords``)."""
+        """Original-pixel (x, y, ...) pairs → coordinates on SAM's S-side input frame.
+
+        As ``apply_coords``; an input of side s < S is expressed on the S scale (× S/s), so the
+        prompt encoder's normalisation by S gives the same relative position.
+        """
         xy = torch.tensor(coords, dtype=torch.float32, device=self.device).view(-1, 2)
         scale = torch.tensor(
             [input_hw[1] / orig_hw[1], input_hw[0] / orig_hw[0]], device=self.device
         )
-        return xy * scale
+        return xy * scale * (self.img_size / side)
 
     def decode_point(
         self,
@@ -299,7 +386,8 @@ class SamBackboneBase(EncoderBackboneBase):
         Returns:
           torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
         """
-        coords = self._scale_xy(list(point_xy), input_hw, orig_hw).view(1, 1, 2)
+        side = self._input_side(embedding)
+        coords = self._scale_xy(list(point_xy), input_hw, orig_hw, side).view(1, 1, 2)
         labels = torch.ones(1, 1, dtype=torch.int, device=self.device)
         return self._decode(embedding, (coords, labels), None, input_hw, orig_hw)
 
@@ -320,7 +408,8 @@ class SamBackboneBase(EncoderBackboneBase):
         Returns:
           torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
         """
-        box = self._scale_xy(list(box_xyxy), input_hw, orig_hw).view(1, 4)
+        side = self._input_side(embedding)
+        box = self._scale_xy(list(box_xyxy), input_hw, orig_hw, side).view(1, 4)
         return self._decode(embedding, None, box, input_hw, orig_hw)
 
 
@@ -343,7 +432,7 @@ class SamModelBackbone(SamBackboneBase):
 
 
 class IrsamEncoderBackbone(SamBackboneBase):
-    """IRSAM's image encoder for LFM, a MobileSAM prompt encoder/decoder for PPCF (``encoder=irsam``).
+    """IRSAM's encoder for LFM, MobileSAM's prompt encoder and decoder for PPCF (``encoder=irsam``).
 
     The one-shot preprocessing (aspect-preserving resize to S plus padding) is kept, not IRSAM's
     training-time resize. The encoder must produce the decoder's g×g grid.
@@ -371,9 +460,10 @@ class IrsamEncoderBackbone(SamBackboneBase):
         """B×3×S×S → deep B×C×g×g embedding of the IRSAM encoder."""
         out = self.encoder(x)
         deep = out[0] if isinstance(out, (tuple, list)) else out
-        assert deep.shape[-1] == self.grid_size, (
-            f"IRSAM encoder gives a {deep.shape[-1]}² grid but the prompt decoder expects "
-            f"{self.grid_size}²; use an encoder built for {self.img_size}² inputs."
+        expected = x.shape[-1] * self.grid_size // self.img_size
+        assert deep.shape[-1] == expected, (
+            f"IRSAM encoder gives a {deep.shape[-1]}² grid for {x.shape[-1]}² inputs but the "
+            f"prompt decoder expects {expected}²; use an encoder built for {self.img_size}² inputs."
         )
         return deep
 
@@ -411,7 +501,7 @@ def select_components(mask: torch.Tensor, prompt: Prompt, point_radius: float) -
 
 
 class IrsamBackbone(EncoderBackboneBase):
-    """A complete IRSAM network trained by this framework, with no SAM weights (``irsam_ppcf=irsam``).
+    """A complete IRSAM network trained by this framework, no SAM weights (``irsam_ppcf=irsam``).
 
     LFM uses the deep embedding of IRSAM's encoder on SAM-style (aspect-preserving, padded)
     inputs of its internal size. PPCF runs the whole prompt-free network on each crop and keeps
@@ -450,7 +540,12 @@ class IrsamBackbone(EncoderBackboneBase):
         return self.encoder(x)[0]
 
     def segment_crops(
-        self, crops: list[torch.Tensor], prompts: list[list[Prompt]], chunk_size: int
+        self,
+        crops: list[torch.Tensor],
+        prompts: list[list[Prompt]],
+        chunk_size: int,
+        resize_backend: str = "torch",
+        size: int | None = None,
     ) -> list[list[torch.Tensor]]:
         """Run IRSAM on the crops (batched per crop size), then select components per prompt.
 
@@ -459,6 +554,8 @@ class IrsamBackbone(EncoderBackboneBase):
           prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
             crop pixels.
           chunk_size (int): crops per network call.
+          resize_backend (str): unused (the IRSAM network resizes its inputs itself).
+          size (int | None): unused (the IRSAM network runs at its own input size).
         Returns:
           list[list[torch.Tensor]]: per crop, one h×w bool mask per prompt.
         """
@@ -545,11 +642,11 @@ def build_debug_sam(
     return Sam(image_encoder=encoder, prompt_encoder=prompt_encoder, mask_decoder=decoder).eval()
 
 
-def _prompt_sam(encoder: str, checkpoint: str | None) -> Sam:
+def _prompt_sam(encoder: str, checkpoint: str | None, image_size: int = 1024) -> Sam:
     """``irsam.models.build_prompt_sam`` (imported lazily)."""
     from irsam.models import build_prompt_sam
 
-    return build_prompt_sam(encoder=encoder, checkpoint=checkpoint)
+    return build_prompt_sam(encoder=encoder, checkpoint=checkpoint, image_size=image_size)
 
 
 def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
@@ -575,6 +672,7 @@ def build_backbone(
     compile: bool = False,
     seed: int = 0,
     debug_img_size: int = 256,
+    image_size: int = 1024,
 ) -> EncoderBackboneBase:
     """Build the one-shot backbone from the ``backbone:`` config block.
 
@@ -596,6 +694,8 @@ def build_backbone(
       compile (bool): ``torch.compile`` the encoder.
       seed (int): seed of the random initialisation (random weights only).
       debug_img_size (int): encoder input side of the ``debug`` model.
+      image_size (int): encoder input side S of ``tiny`` / ``vit_*`` (1024, the checkpoints'
+        native size; smaller values only for tests: the weights load, the features differ).
     Returns:
       EncoderBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
     """
@@ -631,7 +731,7 @@ def build_backbone(
             if encoder == "debug":
                 sam = build_debug_sam(img_size=debug_img_size)
             else:
-                sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint)
+                sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint, image_size)
         if encoder == "irsam":
             backbone = IrsamEncoderBackbone(
                 _load_irsam_net(irsam_checkpoint).image_encoder,

@@ -4,21 +4,29 @@
 Modes:
 
 * ``sequence=<folder>``: one sequence; the reference is ``reference`` (a frame name) or the
-  frame at ``reference_index``; ``annotation`` is a mask file, ``"x,y"`` or ``"x1,y1,x2,y2"``
-  (or null to take the ground-truth mask of the reference from ``gt``).
+  frame at ``reference_index``; it is annotated by ``annotation=<mask file>``,
+  ``point=[x,y]`` or ``box=[x1,y1,x2,y2]`` (or none of them, to take the ground-truth mask of
+  the reference from ``gt``). ``annotation=x,y`` typed in a shell would reach Hydra as a sweep;
+  :func:`rewrite_annotation_argv` turns it into ``point=[x,y]`` before Hydra parses it.
 * ``sequences=<root>``: every sub-folder of ``root`` is a sequence, scored against
   ``gt/<same sub-folder>``; writes per-sequence metrics and their macro average.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.data.io import list_images
-from irsam.oneshot.annotations import parse_annotation
+from irsam.oneshot.annotations import (
+    Annotation,
+    BoxAnnotation,
+    PointAnnotation,
+    parse_annotation,
+)
 from irsam.oneshot.backbone import build_backbone
 from irsam.oneshot.config import OneShotConfig
 from irsam.oneshot.segmenter import OneShotSegmenter
@@ -41,6 +49,63 @@ def build_segmenter(cfg: DictConfig) -> OneShotSegmenter:
     return OneShotSegmenter(backbone, params)
 
 
+_NUMBER = r"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*"
+_COORDS = re.compile(rf"^annotation=[\"']?({_NUMBER}(?:,{_NUMBER}){{1,3}})[\"']?$")
+
+
+def rewrite_annotation_argv(argv: list[str]) -> list[str]:
+    """Turn ``annotation=x,y`` / ``annotation=x1,y1,x2,y2`` into ``point=[..]`` / ``box=[..]``.
+
+    Hydra reads a bare comma list as a sweep and stops with "To sweep over it, add
+    --multirun"; a shell strips the quotes of ``annotation="x,y"``, so the coordinates are
+    rewritten before Hydra sees them. Other arguments are unchanged.
+
+    Arguments:
+      argv (list[str]): command-line arguments (without the program name).
+    Returns:
+      list[str]: the arguments, coordinate annotations rewritten.
+    """
+    out = []
+    for arg in argv:
+        match = _COORDS.match(arg)
+        values = match.group(1).replace(" ", "").split(",") if match else []
+        if len(values) == 2:
+            out.append(f"point=[{','.join(values)}]")
+        elif len(values) == 4:
+            out.append(f"box=[{','.join(values)}]")
+        else:
+            out.append(arg)
+    return out
+
+
+def annotation_from_config(cfg: DictConfig) -> Annotation | None:
+    """The reference annotation from ``annotation`` (mask file), ``point`` or ``box``.
+
+    Arguments:
+      cfg (DictConfig): the composed ``oneshot.yaml`` config.
+    Returns:
+      Annotation | None: the annotation, or None when none is set (the gt mask is used).
+    """
+    given = [k for k in ("annotation", "point", "box") if cfg.get(k) is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"set only one of annotation=<mask file>, point=[x,y], box=[x1,y1,x2,y2]; got {given}."
+        )
+    if cfg.get("point") is not None:
+        values = [float(v) for v in cfg.point]
+        if len(values) != 2:
+            raise ValueError(f"point={list(cfg.point)} must be [x, y] (two numbers, pixels).")
+        return PointAnnotation(*values)
+    if cfg.get("box") is not None:
+        values = [float(v) for v in cfg.box]
+        if len(values) != 4:
+            raise ValueError(f"box={list(cfg.box)} must be [x1, y1, x2, y2] (four numbers).")
+        if values[2] < values[0] or values[3] < values[1]:
+            raise ValueError(f"box={values} must be [x1, y1, x2, y2] with x2 ≥ x1 and y2 ≥ y1.")
+        return BoxAnnotation(*values)
+    return None if cfg.annotation is None else parse_annotation(cfg.annotation)
+
+
 def _format(result: SequenceResult) -> str:
     """One log line with the metrics of a sequence (IoU, Pd in 1e-2; Fa in 1e-6)."""
     m = result.metrics
@@ -57,7 +122,7 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
       cfg (DictConfig): the composed ``oneshot.yaml`` config.
     Returns:
       dict[str, Any]: ``{"sequences": {name: metrics}, "macro": metrics | None,
-      "fps": frames per second}``.
+      "fps": frames per second, "skipped": {name: unreadable frame names}}``.
     """
     if (cfg.sequence is None) == (cfg.sequences is None):
         raise ValueError(
@@ -66,7 +131,7 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
         )
     output = Path(cfg.output)
     segmenter = build_segmenter(cfg)
-    annotation = parse_annotation(cfg.annotation) if cfg.annotation is not None else None
+    annotation = annotation_from_config(cfg)
     common: dict[str, Any] = {
         "annotation": annotation,
         "reference": None if cfg.reference is None else str(cfg.reference),
@@ -77,6 +142,7 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
         "save_overlays": bool(cfg.save_overlays),
         "save_conf_maps": bool(cfg.save_conf_maps),
         "progress": bool(cfg.progress),
+        "on_error": str(cfg.get("on_error", "skip")),
     }
     if cfg.sequence is not None:
         runs = [(Path(cfg.sequence), output, None if cfg.gt is None else Path(cfg.gt))]
@@ -99,6 +165,9 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
         if macro is not None:
             log.info(_format(SequenceResult("macro", 0, sum(r.scored for r in scored), 0.0, macro)))
         write_metrics(output, scored, macro)
+    skipped = {r.name: r.skipped for r in results if r.skipped}
+    if skipped:
+        log.warning("unreadable frames skipped (on_error=skip): %s", skipped)
     frames, seconds = sum(r.frames for r in results), sum(r.seconds for r in results)
     fps = frames / max(seconds, 1e-9)
     log.info(
@@ -108,4 +177,9 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
         fps,
         output,
     )
-    return {"sequences": {r.name: r.metrics for r in results}, "macro": macro, "fps": fps}
+    return {
+        "sequences": {r.name: r.metrics for r in results},
+        "macro": macro,
+        "fps": fps,
+        "skipped": skipped,
+    }

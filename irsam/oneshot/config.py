@@ -1,8 +1,10 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Parameters of the one-shot segmenter (LFM + PPCF + TLE).
 
-The Hydra group ``conf/oneshot/`` has exactly these fields: ``code.yaml`` holds the authors'
-code defaults (D-IceIce/one-shot-IRSTS), ``paper.yaml`` the paper text (arXiv 2408.04823).
+The Hydra group ``conf/oneshot/`` has exactly these fields (docs/oneshot.md, "Modes"):
+``code.yaml`` (the default) holds the authors' parameters (D-IceIce/one-shot-IRSTS) with their
+quirks fixed, ``faithful.yaml`` reproduces the authors' code quirk for quirk, ``paper.yaml`` the
+paper text (arXiv 2408.04823) and ``fast.yaml`` our reduced-size encoder [ours].
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ MaskDownsample = Literal["bicubic", "bilinear", "area"]
 RefComponent = Literal["first", "all"]
 PointWindow = Literal["smallest", "vote"]
 ShotsReduce = Literal["mean", "max"]
+ResizeBackend = Literal["torch", "pil"]
+MaskPadding = Literal["background", "zero_after_norm"]
+LfmSource = Literal["tiles", "frame"]
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "window_from": ("height", "min_side"),
@@ -26,6 +31,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "peak_mode": ("multi", "argmax"),
     "point_annotation_window": ("smallest", "vote"),
     "shots_reduce": ("mean", "max"),
+    "resize_backend": ("torch", "pil"),
+    "ref_mask_padding": ("background", "zero_after_norm"),
+    "lfm_source": ("tiles", "frame"),
 }
 
 
@@ -41,9 +49,18 @@ class OneShotConfig:
       ref_component (str): ``first`` centres the reference window on the first connected
         component of the mask (raster order, code); ``all`` gives every component its own window
         and prototype, combined like few-shot shots [ours].
+      ref_connectivity (int): 4 (the authors' labelling) or 8: connectivity of the components
+        of the reference mask whose centre places the reference window.
       ref_mask_downsample (str): mask → feature grid rule. ``bicubic`` (code) and ``bilinear``
         (PerSAM) normalise the resized 0–255 mask with SAM's channel-0 mean/std, downsample it
         and keep cells > 0; ``area`` weights cells by their target coverage [ours].
+      ref_mask_padding (str): how the mask is padded to S×S before the downsample.
+        ``zero_after_norm`` (authors): zeros after the mean/std normalisation, so the pad reads
+        as a value between background and target and bicubic ringing marks cells at the pad
+        edge as target; ``background`` [ours]: the pad carries the background value.
+      resize_backend (str): resize of tiles, crops and the reference mask to the encoder input:
+        ``pil`` (authors: 8-bit images through PIL's bilinear filter, values rounded to
+        integers) or ``torch`` (float bilinear, antialiased when shrinking).
       peak_mode (str): ``multi`` (code: ``peak_local_max``) or ``argmax`` (paper).
       peak_rel_threshold (float): ``multi`` keeps peaks > rel · max(C).
       peak_min_distance (int): ``multi`` minimum distance between peaks, px.
@@ -64,13 +81,24 @@ class OneShotConfig:
       shots_reduce (str): few-shot: ``mean`` of the per-shot prototypes or ``max`` over shots of
         the similarity maps.
       chunk_size (int): images per encoder call.
+      lfm_encoder_size (int | None): [ours, fast mode] encoder input side S' used for the LFM
+        tiles and the reference prototypes (a multiple of 16; the grid is S'/16); None = the
+        backbone's own input (1024 for MobileSAM). PPCF always uses the backbone's input.
+      ppcf_encoder_size (int | None): [ours, fast mode] encoder input side of the PPCF crops
+        (a multiple of 16; SAM's decoder then runs on the (s/16)² grid); None = the backbone's.
+      lfm_source (str): ``tiles`` (the method: every L×L tile encoded on its own) or ``frame``
+        [ours, ablation]: the whole frame is encoded once (longest side to ``lfm_encoder_size``)
+        and matched on its features with one prototype from the whole reference frame.
     """
 
     window_divisors: tuple[int, ...] = (6, 5, 4)
     window_from: WindowFrom = "height"
     overlap: float = 0.1
     ref_component: RefComponent = "first"
+    ref_connectivity: int = 4
     ref_mask_downsample: MaskDownsample = "bicubic"
+    ref_mask_padding: MaskPadding = "background"
+    resize_backend: ResizeBackend = "torch"
     peak_mode: PeakMode = "multi"
     peak_rel_threshold: float = 0.9
     peak_min_distance: int = 20
@@ -83,6 +111,9 @@ class OneShotConfig:
     annotation_area_fallback: bool = True
     shots_reduce: ShotsReduce = "mean"
     chunk_size: int = 32
+    lfm_encoder_size: int | None = None
+    ppcf_encoder_size: int | None = None
+    lfm_source: LfmSource = "tiles"
 
     def __post_init__(self) -> None:
         self.window_divisors = tuple(int(d) for d in self.window_divisors)
@@ -105,6 +136,15 @@ class OneShotConfig:
             )
         if self.chunk_size < 1:
             raise ValueError(f"oneshot.chunk_size={self.chunk_size} must be ≥ 1.")
+        if self.ref_connectivity not in (4, 8):
+            raise ValueError(f"oneshot.ref_connectivity={self.ref_connectivity} must be 4 or 8.")
+        for name in ("lfm_encoder_size", "ppcf_encoder_size"):
+            value = getattr(self, name)
+            if value is not None and (value < 16 or value % 16):
+                raise ValueError(
+                    f"oneshot.{name}={value} must be a multiple of 16 (e.g. 256), or null for "
+                    "the backbone's own input size."
+                )
         if self.peak_min_distance < 1:
             raise ValueError(f"oneshot.peak_min_distance={self.peak_min_distance} must be ≥ 1.")
 

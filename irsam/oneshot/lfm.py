@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.feature import peak_local_max
 
-from irsam.oneshot.backbone import resized_hw
+from irsam.oneshot.backbone import resize_images, resized_hw
 
-_STRUCTURE_8 = np.ones((3, 3), dtype=bool)
+_STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
 
 
 def even(value: int) -> int:
@@ -195,17 +195,23 @@ def window_box(
     return y0, y1, x0, x1
 
 
-def component_centres(mask: np.ndarray, which: str = "first") -> list[tuple[int, int]]:
-    """Centres of mass (truncated to integers) of the 8-connected components of a mask.
+def component_centres(
+    mask: np.ndarray, which: str = "first", connectivity: int = 4
+) -> list[tuple[int, int]]:
+    """Centres of mass (truncated to integers) of the connected components of a mask.
+
+    The authors label 4-connected components (docs/oneshot.md, "Reference centre"): two
+    diagonal pixels are two targets, and the first in raster order places the window.
 
     Arguments:
       mask (np.ndarray): H×W bool / {0, 1}.
       which (str): ``first`` (the first component in raster order, as the authors' code) or
         ``all`` (one centre per component, in raster order).
+      connectivity (int): 4 (authors) or 8.
     Returns:
       list[tuple[int, int]]: (row, column) centres; empty when the mask is empty.
     """
-    labels, count = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURE_8)
+    labels, count = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURES[connectivity])
     if count == 0:
         return []
     index = [1] if which == "first" else list(range(1, count + 1))
@@ -220,13 +226,20 @@ def mask_cell_weights(
     mode: str,
     mean0: float,
     std0: float,
+    padding: str = "background",
+    resize_backend: str = "torch",
 ) -> torch.Tensor:
-    """Map a (cropped) reference mask onto the embedding grid.
+    """Map a (cropped) reference mask onto the embedding grid (docs/oneshot.md, "Mask to grid").
 
     ``bicubic``/``bilinear`` (authors' code / PerSAM): the 0–255 mask gets the image's longest
-    side resize, SAM's channel-0 mean/std normalisation and zero padding, then a downsample to
-    g×g; cells with a value > 0 get weight 1 (in practice: the cell centre lies in the target).
-    ``area`` [ours]: weight = fraction of the cell covered by the target.
+    side resize, SAM's channel-0 mean/std normalisation and padding to S×S, then a downsample
+    to g×g; cells with a value > 0 get weight 1 (in practice: the cell centre lies in the
+    target). ``area`` [ours]: weight = fraction of the cell covered by the target.
+
+    ``padding="zero_after_norm"`` is the authors' order: normalise, then pad with 0. The pad
+    then reads as a value between background (−2.1) and target (+2.2), and the bicubic kernel's
+    overshoot at the pad edge lifts background cells there above 0, so crops clipped at a frame
+    border get false target cells. ``background`` [ours] pads with the background value.
 
     Arguments:
       mask (torch.Tensor): h×w {0, 1} mask of the reference window.
@@ -235,6 +248,8 @@ def mask_cell_weights(
       mode (str): ``bicubic``, ``bilinear`` or ``area``.
       mean0 (float): SAM pixel mean of channel 0 (0–255 scale).
       std0 (float): SAM pixel std of channel 0.
+      padding (str): ``background`` or ``zero_after_norm`` (not used by ``area``).
+      resize_backend (str): ``torch`` or ``pil`` resize of the 0–255 mask.
     Returns:
       torch.Tensor: g×g float32 weights in [0, 1]; may be all zero for a sub-cell target.
     """
@@ -242,11 +257,14 @@ def mask_cell_weights(
     new_hw = resized_hw(h, w, img_size)
     m = mask.float()[None, None] * 255.0
     if (h, w) != new_hw:
-        m = F.interpolate(m, size=new_hw, mode="bilinear", align_corners=False, antialias=True)
+        m = resize_images(m, new_hw, resize_backend)
     pad = (0, img_size - new_hw[1], 0, img_size - new_hw[0])
     if mode == "area":
         return F.adaptive_avg_pool2d(F.pad(m / 255.0, pad), grid)[0, 0]
-    m = F.pad((m - mean0) / std0, pad)
+    if padding == "zero_after_norm":
+        m = F.pad((m - mean0) / std0, pad)
+    else:
+        m = (F.pad(m, pad) - mean0) / std0
     down = F.interpolate(m, size=(grid, grid), mode=mode, align_corners=False)
     return (down[0, 0] > 0).float()
 
@@ -276,8 +294,9 @@ def masked_prototype(
 ) -> torch.Tensor:
     """Weighted mean of the embedding over the target cells, L2-normalised.
 
-    When no cell has weight (a target smaller than a cell, reference §3.2 "unhandled case"), the
-    embedding of ``fallback_cell`` is used instead [ours], so the prototype is never NaN.
+    When no cell has weight (a target smaller than a cell; the authors' code then gives a NaN
+    prototype, docs/oneshot.md, "Sub-cell targets"), the embedding of ``fallback_cell`` is used
+    instead [ours], so the prototype is never NaN.
 
     Arguments:
       features (torch.Tensor): C×g×g embedding of the reference window.

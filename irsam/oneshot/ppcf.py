@@ -63,6 +63,8 @@ def ppcf_masks(
     *,
     faithful_point_order: bool = False,
     chunk_size: int = 32,
+    resize_backend: str = "torch",
+    size: int | None = None,
 ) -> list[torch.Tensor]:
     """PPCF for a list of peaks of one frame: one crop each, segmented around its peak.
 
@@ -72,19 +74,28 @@ def ppcf_masks(
       peaks (list[tuple[int, int, int]]): (row, column, window side L) per peak.
       faithful_point_order (bool): pass the prompt as (row, column) like the authors' code.
       chunk_size (int): crops per encoder call.
+      resize_backend (str): ``torch`` or ``pil`` resize of the crops to the encoder input.
+      size (int | None): encoder input side of the crops (None: the backbone's; fast mode).
     Returns:
       list[torch.Tensor]: one H×W bool mask per peak (the crop's mask, pasted back).
     """
     hw = (int(frame.shape[1]), int(frame.shape[2]))
     boxes = [window_box((y, x), window, hw) for y, x, window in peaks]
     crops = [frame[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    points = [local_point((y, x), box, faithful_point_order) for (y, x, _), box in zip(peaks, boxes)]
-    local_masks = backbone.segment_crops(crops, [[point] for point in points], chunk_size)
+    points = [
+        local_point((y, x), box, faithful_point_order) for (y, x, _), box in zip(peaks, boxes)
+    ]
+    local_masks = backbone.segment_crops(
+        crops, [[point] for point in points], chunk_size, resize_backend, size
+    )
     return [paste_mask(local, box, hw) for (local,), box in zip(local_masks, boxes)]
 
 
 def full_frame_masks(
-    backbone: SamBackbone, frame: torch.Tensor, peaks: list[tuple[int, int, int]]
+    backbone: SamBackbone,
+    frame: torch.Tensor,
+    peaks: list[tuple[int, int, int]],
+    resize_backend: str = "torch",
 ) -> list[torch.Tensor]:
     """The ``ppcf=false`` ablation: prompt SAM on the whole frame at each peak (one encoder pass).
 
@@ -92,10 +103,11 @@ def full_frame_masks(
       backbone (SamBackbone): the SAM backbone.
       frame (torch.Tensor): 3×H×W float RGB 0–255.
       peaks (list[tuple[int, int, int]]): (row, column, L) per peak (L is unused).
+      resize_backend (str): ``torch`` or ``pil`` resize of the frame to the encoder input.
     Returns:
       list[torch.Tensor]: one H×W bool mask per peak.
     """
     if not peaks:
         return []
     points: list[Prompt] = [(float(x), float(y)) for y, x, _ in peaks]
-    return backbone.segment_crops([frame], [points], 1)[0]
+    return backbone.segment_crops([frame], [points], 1, resize_backend)[0]

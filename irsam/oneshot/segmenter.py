@@ -7,7 +7,9 @@ prototypes; ``predict`` runs LFM → PPCF → TLE on a frame:
 1. LFM: the frame is tiled at every window size L (stride ``int((1 − overlap) · L)``), all
    tiles of all sizes are encoded as one batch (chunked), cosine similarity with the window's
    prototype gives per-tile maps that are upsampled and stitched (overlap averaged) into a
-   confidence map per window; peaks are picked on each map.
+   confidence map per window; peaks are picked on each map. The fast mode [ours] encodes the
+   tiles at a smaller input (``lfm_encoder_size``) or the whole frame once
+   (``lfm_source=frame``); see docs/oneshot.md, "Fast mode".
 2. PPCF: SAM segments an L×L crop around every peak, prompted at the peak.
 3. TLE: candidate masks are area-filtered and fused by a per-pixel vote.
 
@@ -152,6 +154,16 @@ class OneShotSegmenter(nn.Module):
         """The backbone's device."""
         return self.backbone.pixel_mean.device
 
+    @property
+    def lfm_size(self) -> int:
+        """Encoder input side used by LFM: ``cfg.lfm_encoder_size`` or the backbone's S."""
+        return self.cfg.lfm_encoder_size or self.backbone.img_size
+
+    @property
+    def lfm_grid(self) -> int:
+        """Embedding grid side of the LFM encoder input (S/16 for SAM-family encoders)."""
+        return self.lfm_size * self.backbone.grid_size // self.backbone.img_size
+
     def _as_frame(self, frame: Frame) -> torch.Tensor:
         """H×W, H×W×3 (NumPy, as :func:`irsam.data.io.read_image`) or 3×H×W → 3×H×W float."""
         x = torch.as_tensor(np.asarray(frame) if isinstance(frame, np.ndarray) else frame)
@@ -206,24 +218,42 @@ class OneShotSegmenter(nn.Module):
                 max_area_ratio=cfg.max_area_ratio,
                 area_fallback=cfg.annotation_area_fallback,
                 chunk_size=cfg.chunk_size,
+                resize_backend=cfg.resize_backend,
             ).to(self.device)
-            centres = component_centres(mask.cpu().numpy(), cfg.ref_component)
+            centres = component_centres(mask.cpu().numpy(), cfg.ref_component, cfg.ref_connectivity)
             if not centres:
                 raise ValueError(
                     "the reference annotation gives an empty mask: no target to match."
                 )
+            if cfg.lfm_source == "frame":  # one prototype from the whole frame, every scale
+                for k in range(len(windows)):
+                    crops.append(frame)
+                    masks.append(mask)
+                    scale_of.append(k)
+                continue
             for centre in centres:
                 for k, window in enumerate(windows):
                     y0, y1, x0, x1 = window_box(centre, window, hw)
                     crops.append(frame[:, y0:y1, x0:x1])
                     masks.append(mask[y0:y1, x0:x1])
                     scale_of.append(k)
-        embeddings, _ = encode_images(self.backbone, crops, cfg.chunk_size)
+        size, grid = self.lfm_size, self.lfm_grid
+        embeddings, _ = encode_images(
+            self.backbone, crops, cfg.chunk_size, size=size, resize_backend=cfg.resize_backend
+        )
         per_scale: list[list[torch.Tensor]] = [[] for _ in windows]
-        size, grid = self.backbone.img_size, self.backbone.grid_size
         mean0, std0 = float(self.backbone.pixel_mean[0]), float(self.backbone.pixel_std[0])
         for emb, crop_mask, k in zip(embeddings, masks, scale_of):
-            weights = mask_cell_weights(crop_mask, size, grid, cfg.ref_mask_downsample, mean0, std0)
+            weights = mask_cell_weights(
+                crop_mask,
+                size,
+                grid,
+                cfg.ref_mask_downsample,
+                mean0,
+                std0,
+                padding=cfg.ref_mask_padding,
+                resize_backend=cfg.resize_backend,
+            )
             if not bool(weights.any()):
                 log.debug(
                     "reference target smaller than a feature cell at L=%d: centroid cell used",
@@ -261,9 +291,12 @@ class OneShotSegmenter(nn.Module):
     # ------------------------------------------------------------------ LFM
     def _confidence_maps(self, frames: list[torch.Tensor]) -> list[torch.Tensor]:
         """LFM for several frames: every tile of every frame and window in one chunked batch."""
+        if self.cfg.lfm_source == "frame":
+            return [self._frame_confidence_maps(frame) for frame in frames]
         ref = self._require_reference()
         windows = [int(w) for w in ref.window_sizes]
         protos = ref.prototypes.to(self.device)
+        size, backend = self.lfm_size, self.cfg.resize_backend
         jobs = []  # (frame index, scale index, tiles N×3×L×L)
         for f, frame in enumerate(frames):
             for k, window in enumerate(windows):
@@ -277,7 +310,7 @@ class OneShotSegmenter(nn.Module):
             for j, i in members:
                 groups.setdefault(j, []).append(i)
             inputs = [
-                self.backbone.preprocess(jobs[j][2][idx[0] : idx[-1] + 1])[0]
+                self.backbone.preprocess(jobs[j][2][idx[0] : idx[-1] + 1], size, backend)[0]
                 for j, idx in groups.items()
             ]
             features = self.backbone.encode(torch.cat(inputs))
@@ -290,11 +323,29 @@ class OneShotSegmenter(nn.Module):
         for (f, k, _), sims in zip(jobs, pieces):  # jobs are in (frame, window) order
             window = windows[k]
             hw = (int(frames[f].shape[1]), int(frames[f].shape[2]))
-            tile_maps = upsample_similarity(torch.cat(sims), self.backbone.img_size, window)
+            tile_maps = upsample_similarity(torch.cat(sims), size, window)
             maps[f].append(
                 stitch_maps(tile_maps, hw, window, tile_stride(window, self.cfg.overlap))
             )
         return [torch.stack(m) for m in maps]
+
+    def _frame_confidence_maps(self, frame: torch.Tensor) -> torch.Tensor:
+        """``lfm_source=frame`` [ours]: encode the whole frame once and match on its grid.
+
+        The similarity map on the g×g grid is upsampled to the encoder input, its padding is
+        cut off and the rest resized to H×W (bilinear); one map per window's prototype.
+        """
+        ref = self._require_reference()
+        hw = (int(frame.shape[1]), int(frame.shape[2]))
+        size = self.lfm_size
+        x, input_hw = self.backbone.preprocess(frame[None], size, self.cfg.resize_backend)
+        features = self.backbone.encode(x)
+        protos = ref.prototypes.to(self.device)
+        sims = torch.stack([similarity_maps(features, p)[0] for p in protos])  # K×g×g
+        up = torch.nn.functional.interpolate(
+            sims[None], size=(size, size), mode="bilinear", align_corners=False
+        )[:, :, : input_hw[0], : input_hw[1]]
+        return torch.nn.functional.interpolate(up, size=hw, mode="bilinear", align_corners=False)[0]
 
     @torch.inference_mode()
     def confidence_maps(self, frame: Frame) -> torch.Tensor:
@@ -331,9 +382,11 @@ class OneShotSegmenter(nn.Module):
                 prompts,
                 faithful_point_order=cfg.faithful_point_order,
                 chunk_size=cfg.chunk_size,
+                resize_backend=cfg.resize_backend,
+                size=cfg.ppcf_encoder_size,
             )
         else:
-            candidates = full_frame_masks(self.backbone, frame, prompts)
+            candidates = full_frame_masks(self.backbone, frame, prompts, cfg.resize_backend)
         candidates = [c.cpu() for c in candidates]
         mask, keep = tle_vote(
             candidates, hw, min_votes=cfg.min_votes, max_area_ratio=cfg.max_area_ratio

@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Segment folders of frames and score them (IRDST protocol, reference §5).
+"""Segment folders of frames and score them (IRDST protocol, docs/oneshot.md, "Evaluation").
 
 One sequence = one folder of frames. The reference is one frame of it (the first by default) or
 an image from elsewhere (cross-sequence, Table VI). Every frame is segmented, the reference
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from irsam.data.io import list_images, read_image, read_mask, write_png
+from irsam.data.io import ImageReadError, list_images, read_image, read_mask, write_png
 from irsam.oneshot.annotations import Annotation, mask_to_annotation
 from irsam.oneshot.segmenter import OneShotSegmenter, ReferenceState
 from irsam.utils import get_logger
@@ -48,6 +48,7 @@ class SequenceResult:
       seconds (float): time spent in the segmenter (reference fit excluded).
       metrics (dict[str, float]): IoU, nIoU, Pd, Fa (fractions; Fa a raw ratio), empty without
         ground truth.
+      skipped (list[str]): names of frames that could not be read (``on_error=skip``).
     """
 
     name: str
@@ -55,6 +56,7 @@ class SequenceResult:
     scored: int
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -139,7 +141,13 @@ def write_metrics(
     payload: dict[str, Any] = {
         "units": "IoU, nIoU, Pd: fractions; Fa: false-alarm pixels / pixels (raw ratio)",
         "sequences": {
-            r.name: {**r.metrics, "frames": r.frames, "scored_frames": r.scored, "fps": r.fps}
+            r.name: {
+                **r.metrics,
+                "frames": r.frames,
+                "scored_frames": r.scored,
+                "fps": r.fps,
+                "skipped_frames": r.skipped,
+            }
             for r in results
         },
     }
@@ -172,6 +180,7 @@ def run_sequence(
     save_overlays: bool = True,
     save_conf_maps: bool = False,
     progress: bool = True,
+    on_error: str = "skip",
 ) -> SequenceResult:
     """Fit the reference, segment every frame of a folder, write masks and optionally score.
 
@@ -195,9 +204,13 @@ def run_sequence(
       save_overlays (bool): write colour overlays.
       save_conf_maps (bool): write confidence maps.
       progress (bool): show a progress bar.
+      on_error (str): a frame that cannot be decoded: ``skip`` (warning, listed in
+        ``SequenceResult.skipped``) or ``stop`` (raise). A bad reference frame always raises.
     Returns:
       SequenceResult: counts, timing and metrics.
     """
+    if on_error not in ("skip", "stop"):
+        raise ValueError(f"on_error={on_error!r} is not one of skip, stop.")
     frames_dir, output = Path(frames_dir), Path(output)
     gt_dir = Path(gt_dir) if gt_dir is not None else None
     frames = list_images(frames_dir)
@@ -223,10 +236,17 @@ def run_sequence(
         from irsam.metrics import IRSTDMetrics
 
         metrics = IRSTDMetrics(fa_rule=fa_rule)
-    seconds, scored = 0.0, 0
+    seconds, scored, skipped = 0.0, 0, []
     bar = tqdm(frames, desc=frames_dir.name, disable=not progress, unit="frame")
     for path in bar:
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except ImageReadError as err:
+            if on_error == "stop":
+                raise
+            log.warning("skipping frame %s: %s", path.name, err)
+            skipped.append(path.name)
+            continue
         start = time.perf_counter()
         out = segmenter.predict(image)
         seconds += time.perf_counter() - start
@@ -249,14 +269,16 @@ def run_sequence(
         if save_conf_maps:
             conf = ((out.conf_maps.mean(0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
             write_png(output / "conf_maps" / f"{path.stem}.png", conf)
-    result = SequenceResult(frames_dir.name, len(frames), scored, seconds)
+    result = SequenceResult(frames_dir.name, len(frames) - len(skipped), scored, seconds)
+    result.skipped = skipped
     if metrics is not None and scored:
         result.metrics = {k: float(v) for k, v in metrics.compute().items()}
     log.info(
-        "%s: %d frames, %.3f frames/s%s",
+        "%s: %d frames, %.3f frames/s%s%s",
         result.name,
         result.frames,
         result.fps,
         "".join(f", {k} {v:.4g}" for k, v in result.metrics.items()),
+        f", {len(skipped)} unreadable frame(s) skipped: {skipped}" if skipped else "",
     )
     return result
