@@ -323,17 +323,22 @@ def parse_fa_normaliser(fa_normaliser: int | str | None) -> int | None:
     return size
 
 
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Full-size 8-connected label image (for overlays).
+def label_components(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
+    """Full-size label image of a mask: the one connected-components helper of the package
+    (overlays, target tables, one-shot reference centres and components).
 
     Arguments:
       mask (np.ndarray): ``H×W`` mask, non-zero is positive.
+      connectivity (int): 8 (diagonal neighbours join, the metrics' rule) or 4.
     Returns:
       tuple[np.ndarray, int]: int32 ``H×W`` labels (0 background, 1..n in raster order of each
       component's first pixel) and ``n``.
     """
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     mask = _check_mask(mask, "mask")
-    labels, n = ndimage.label(mask, structure=_STRUCTURE_8)
+    structure = _STRUCTURE_8 if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    labels, n = ndimage.label(mask, structure=structure)
     return labels.astype(np.int32, copy=False), int(n)
 
 

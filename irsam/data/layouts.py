@@ -196,7 +196,10 @@ def _index_by_key(files: list[Path], key_of: Callable[[Path], str], what: str) -
 
 
 def collect_samples(
-    images: str | os.PathLike, masks: str | os.PathLike | None = None
+    images: str | os.PathLike,
+    masks: str | os.PathLike | None = None,
+    *,
+    require_masks: bool = True,
 ) -> list[Sample]:
     """The image/mask pairing rule of every tool: an image file or folder, masks by stem.
 
@@ -208,11 +211,13 @@ def collect_samples(
     Arguments:
       images (str | PathLike): an image file or a folder of images.
       masks (str | PathLike | None): a folder of masks; None for unlabelled images.
+      require_masks (bool): an image without a mask is an error (True) or gets ``mask_path``
+        None (False: one-shot sequences score only the frames that have a mask).
     Returns:
       list[Sample]: one per image, sorted by name; ``mask_path`` None without ``masks``.
     Raises:
-      DatasetError: no images, a file that is not an image, two files sharing a name, or an
-        image without a mask.
+      DatasetError: no images, a file that is not an image, two files sharing a name, or (with
+        ``require_masks``) an image without a mask.
     """
     source = Path(images)
     if source.is_file():
@@ -231,12 +236,12 @@ def collect_samples(
         return [Sample(key, index[key], None) for key in sorted(index)]
     mask_index = _index_by_key(list_images(masks), mask_key, "mask")
     no_mask = sorted(index[k] for k in index.keys() - mask_index.keys())
-    if no_mask:
+    if no_mask and require_masks:
         raise DatasetError(
             f"{len(no_mask)} image(s) have no mask in {masks}:\n{format_paths(no_mask)}\n"
             "Add <stem>.png or <stem>_pixels0.png to the mask folder, or remove the image."
         )
-    return [Sample(key, index[key], mask_index[key]) for key in sorted(index)]
+    return [Sample(key, index[key], mask_index.get(key)) for key in sorted(index)]
 
 
 def pair_files(image_dir: Path, mask_dir: Path | None) -> dict[str, tuple[Path, Path | None]]:

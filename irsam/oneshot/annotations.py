@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from irsam.data.io import read_mask
+from irsam.metrics import label_components
 from irsam.oneshot.backbone import SamBackbone
 from irsam.oneshot.lfm import even, window_box
 from irsam.oneshot.ppcf import paste_mask
@@ -113,11 +114,9 @@ def mask_to_annotation(mask: np.ndarray, kind: str) -> Annotation:
     Returns:
       Annotation: the annotation.
     """
-    from scipy import ndimage
-
     if kind == "mask":
         return MaskAnnotation(mask)
-    labels, count = ndimage.label(np.asarray(mask) > 0, structure=np.ones((3, 3), bool))
+    labels, count = label_components(np.asarray(mask) > 0)
     if count == 0:
         raise ValueError("cannot derive a point/box annotation from an empty mask.")
     rows, cols = np.nonzero(labels == 1)

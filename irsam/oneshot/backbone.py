@@ -22,9 +22,10 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from segment_anything.modeling import Sam
 from torch import nn
+
+from irsam.metrics import label_components
 
 Precision = Literal["32", "bf16"]
 Prompt = tuple[float, ...]
@@ -481,7 +482,7 @@ def select_components(mask: torch.Tensor, prompt: Prompt, point_radius: float) -
     Returns:
       torch.Tensor: h×w bool mask of the selected components (empty when none).
     """
-    labels, count = ndimage.label(mask.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
+    labels, count = label_components(mask.cpu().numpy())
     if count == 0:
         return torch.zeros_like(mask)
     if len(prompt) == 4:

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.feature import peak_local_max
 
+from irsam.metrics import label_components
 from irsam.oneshot.backbone import resize_images, resized_hw
 
-_STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
 
 
 def even(value: int) -> int:
@@ -211,7 +211,7 @@ def component_centres(
     Returns:
       list[tuple[int, int]]: (row, column) centres; empty when the mask is empty.
     """
-    labels, count = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURES[connectivity])
+    labels, count = label_components(np.asarray(mask) > 0, connectivity)
     if count == 0:
         return []
     index = [1] if which == "first" else list(range(1, count + 1))

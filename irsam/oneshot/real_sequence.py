@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from irsam.data.io import read_image, read_mask, write_png
 from irsam.data.layouts import pair_files
+from irsam.metrics import label_components
 from irsam.oneshot.synthetic_sequence import SyntheticSequence
 from irsam.utils import get_logger
 
@@ -78,7 +79,7 @@ def cut_targets(image: np.ndarray, mask: np.ndarray, max_side: int = 24) -> list
     Returns:
       list[TargetCrop]: one crop per kept component (bounding box of the component).
     """
-    labels, _ = ndimage.label(mask > 0, structure=np.ones((3, 3), bool))
+    labels, _ = label_components(mask > 0)
     crops = []
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:

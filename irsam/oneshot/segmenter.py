@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from irsam.models.checkpoints import read_checkpoint
 from irsam.oneshot.annotations import Annotation, MaskAnnotation, annotation_to_mask
 from irsam.oneshot.backbone import SamBackbone, encode_images
 from irsam.oneshot.config import OneShotConfig
@@ -88,14 +89,15 @@ class ReferenceState:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReferenceState:
-        """Read a state written by :meth:`save` (``weights_only=True``).
+        """Read a state written by :meth:`save` (the package's one checkpoint reader,
+        ``weights_only=True``, with errors naming the file).
 
         Arguments:
           path (str | PathLike): a ``.pt`` file.
         Returns:
           ReferenceState: the state on the CPU.
         """
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = read_checkpoint(path)
         missing = {"prototypes", "window_sizes", "ref_hw"} - set(data)
         if missing:
             raise ValueError(f"{path}: not a one-shot reference state (missing {sorted(missing)}).")

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from irsam.data.io import ImageReadError, list_images, read_image, read_mask, write_png
+from irsam.data.io import ImageReadError, read_image, read_mask, write_png
+from irsam.data.layouts import collect_samples
+from irsam.outputs import write_prediction
 from irsam.oneshot.annotations import Annotation, mask_to_annotation
 from irsam.oneshot.segmenter import OneShotSegmenter, ReferenceState
 from irsam.utils import get_logger
 from irsam.utils.atomic import atomic_write_bytes
-from irsam.visualize import overlay
 
 log = get_logger(__name__)
 
@@ -62,21 +63,6 @@ class SequenceResult:
     def fps(self) -> float:
         """Frames per second of the segmenter."""
         return self.frames / max(self.seconds, 1e-9)
-
-
-def find_by_stem(folder: Path, stem: str) -> Path | None:
-    """The image in ``folder`` whose file stem is ``stem`` (any image suffix), or None.
-
-    Arguments:
-      folder (Path): a folder of images.
-      stem (str): file name without suffix.
-    Returns:
-      Path | None: the file.
-    """
-    for path in list_images(folder):
-        if path.stem == stem:
-            return path
-    return None
 
 
 def resolve_reference(frames: list[Path], reference: str | None, index: int) -> Path:
@@ -213,16 +199,16 @@ def run_sequence(
         raise ValueError(f"on_error={on_error!r} is not one of skip, stop.")
     frames_dir, output = Path(frames_dir), Path(output)
     gt_dir = Path(gt_dir) if gt_dir is not None else None
-    frames = list_images(frames_dir)
-    if not frames:
-        raise ValueError(f"{frames_dir}: no images found.")
+    samples = collect_samples(frames_dir, gt_dir, require_masks=False)
+    frames = [sample.image_path for sample in samples]
+    gt_of = {sample.image_path: sample.mask_path for sample in samples}
     if reference_state is not None:
         segmenter.load_reference(ReferenceState.load(reference_state))
         ref_path = None
     else:
         ref_path = resolve_reference(frames, reference, reference_index)
         if annotation is None:
-            ref_gt = find_by_stem(gt_dir, ref_path.stem) if gt_dir is not None else None
+            ref_gt = gt_of.get(ref_path)
             if ref_gt is None:
                 raise ValueError(
                     f"no annotation given and no ground-truth mask for {ref_path.name}: pass "
@@ -251,10 +237,9 @@ def run_sequence(
         out = segmenter.predict(image)
         seconds += time.perf_counter() - start
         mask = out.mask.cpu().numpy()
-        write_png(output / "masks" / f"{path.stem}.png", mask.astype(np.uint8) * 255)
         gt = None
         if gt_dir is not None:
-            gt_path = find_by_stem(gt_dir, path.stem)
+            gt_path = gt_of[path]
             if gt_path is None:
                 log.warning("%s: no ground-truth mask in %s; frame not scored", path.name, gt_dir)
             else:
@@ -264,8 +249,7 @@ def run_sequence(
                     logits = torch.from_numpy(mask.astype(np.float32) * 2 - 1)[None, None]
                     metrics.update(logits, torch.from_numpy(gt.astype(np.uint8))[None, None])
                     scored += 1
-        if save_overlays:
-            write_png(output / "overlays" / f"{path.stem}.png", overlay(image, mask, gt))
+        write_prediction(output, path.stem, image, mask, gt=gt, overlays=save_overlays)
         if save_conf_maps:
             conf = ((out.conf_maps.mean(0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
             write_png(output / "conf_maps" / f"{path.stem}.png", conf)
