@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import PROJECT_ROOT, SHARED_DATA
@@ -74,60 +75,97 @@ def readme_commands() -> list[Command]:
 # ------------------------------------------------------------------------ files the commands use
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> dict[str, Path]:
-    """Files that stand in for the README's placeholders (built once per test module)."""
-    root = tmp_path_factory.mktemp("readme")
+def _write_pairs(images: Path, masks: Path, count: int, split: str, size: int = 48) -> list[str]:
+    """``count`` synthetic image/mask pairs (PNG) named ``f0``, ``f1``, ..."""
     from irsam.data.io import encode_png
     from irsam.data.synthetic import render_synthetic_sample
+
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(count):
+        image, mask = render_synthetic_sample(i, split, i, size, size)
+        (images / f"f{i}.png").write_bytes(encode_png(image))
+        (masks / f"f{i}.png").write_bytes(encode_png(mask * 255))
+        names.append(f"f{i}")
+    return names
+
+
+def _run_python(args: list[str], cwd: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert result.returncode == 0, f"{args}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    """Files that stand in for the README's placeholders, and one working folder shared by all
+    commands in README order (a command may read what an earlier one wrote, as a user's would)."""
+    import cv2
+
     from irsam.models import build_prompt_sam
 
+    root = tmp_path_factory.mktemp("readme")
     sam = build_prompt_sam(encoder="tiny", image_size=64)
     state = sam.state_dict()
     state["image_encoder.norm_head.weight"] = torch.ones(320)
     state["image_encoder.norm_head.bias"] = torch.zeros(320)
     state["image_encoder.head.weight"] = torch.zeros(1000, 320)
     state["image_encoder.head.bias"] = torch.zeros(1000)
-    weights = root / "mobile_sam.pt"
-    torch.save(state, weights)
+    torch.save(state, root / "mobile_sam.pt")
 
     irstd = root / "IRSTD-1k"
-    (irstd / "IRSTD1k_Img").mkdir(parents=True)
-    (irstd / "IRSTD1k_Label").mkdir()
-    names = [f"XDU{i}" for i in range(8)]
-    for i, name in enumerate(names):
-        image, mask = render_synthetic_sample(i, "train", i, 48, 48)
-        (irstd / "IRSTD1k_Img" / f"{name}.png").write_bytes(encode_png(image))
-        (irstd / "IRSTD1k_Label" / f"{name}.png").write_bytes(encode_png(mask * 255))
+    names = _write_pairs(irstd / "IRSTD1k_Img", irstd / "IRSTD1k_Label", 8, "train")
     (irstd / "trainval.txt").write_text("\n".join(names[:6]))
     (irstd / "test.txt").write_text("\n".join(names[6:]))
+    my_set = root / "my_set"
+    names = _write_pairs(my_set / "images", my_set / "masks", 8, "train")
+    (my_set / "lists").mkdir()
+    (my_set / "lists" / "train.txt").write_text("\n".join(names[:6]))
+    (my_set / "lists" / "test.txt").write_text("\n".join(names[6:]))
+    _write_pairs(root / "frames", root / "masks", 3, "test")
+    _write_pairs(root / "sequences" / "s1", root / "sequence_masks" / "s1", 3, "val")
 
-    frames, masks = root / "frames", root / "masks"
-    frames.mkdir()
-    masks.mkdir()
-    for i in range(3):
-        image, mask = render_synthetic_sample(i, "test", i, 48, 48)
-        (frames / f"f{i}.png").write_bytes(encode_png(image))
-        (masks / f"f{i}.png").write_bytes(encode_png(mask * 255))
+    from PIL import Image
+
+    frames = [np.asarray(Image.open(root / "frames" / f"f{i}.png").convert("RGB")) for i in range(3)]
+    video = cv2.VideoWriter(str(root / "flight.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48))
+    for frame in frames:
+        video.write(frame[..., ::-1].copy())
+    video.release()
+    np.save(root / "sensor_stack.npy", np.stack([f[..., 0] for f in frames]).astype(np.uint16) * 64)
 
     run = root / "trained"
-    result = subprocess.run(
-        [sys.executable, "train.py", f"hydra.run.dir={run}", *TINY_TRAIN, "test=false"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return {
+    _run_python(["train.py", f"hydra.run.dir={run}", *TINY_TRAIN, "test=false"], PROJECT_ROOT)
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    entries = {
         "root": root,
-        "weights": weights,
+        "cwd": root / "cwd",
+        "weights": root / "mobile_sam.pt",
         "irstd1k": irstd,
-        "frames": frames,
-        "masks": masks,
-        "checkpoint": run / "checkpoints" / "last.ckpt",
+        "my_set": my_set,
+        "frames": root / "frames",
+        "frame": Path("f0"),
+        "mask": root / "masks" / "f0.png",
+        "masks": root / "masks",
+        "sequences": root / "sequences",
+        "sequence_masks": root / "sequence_masks",
+        "video": root / "flight.avi",
+        "stack": root / "sensor_stack.npy",
+        "checkpoint": checkpoint,
     }
+    entries["cwd"].mkdir()
+    try:
+        import onnxruntime  # noqa: F401
+
+        onnx_file = root / "irsam.onnx"
+        _run_python(["export.py", f"ckpt_path={checkpoint}", f"output={onnx_file}",
+                     f"hydra.run.dir={root / 'export'}", "extras.print_config=false"], PROJECT_ROOT)
+        entries["onnx"] = onnx_file
+    except ImportError:
+        pass
+    return entries
 
 
 TINY_TRAIN = [
@@ -181,67 +219,104 @@ EVALUATION = [
 ]
 """Overrides for ``evaluate.py``: two test batches."""
 
+ONESHOT = ["backbone.image_size=64", "backbone.device=cpu", "progress=false"]
+"""Overrides for ``oneshot.py``: a 64² encoder input (the algorithm is size-independent)."""
+
 PLACEHOLDERS = (
-    (r"^/data/NUDT-SIRST$", "nudt"),
-    (r"^/data/NUAA-SIRST$", "nuaa"),
+    (r"^/data/NUDT-SIRST$", "shared:NUDT-SIRST"),
+    (r"^/data/NUAA-SIRST$", "shared:NUAA-SIRST"),
+    (r"^/data$|^\$IRSAM_SHARED_DATA$", "shared:"),
     (r"^/data/IRSTD-1k$", "irstd1k"),
+    (r"^/data/my_set$", "my_set"),
     (r"^/weights/mobile_sam\.pt$", "weights"),
-    (r"\.ckpt$|^\.\.\.$|^<file\.ckpt>$", "checkpoint"),
+    (r"\.ckpt$|^<file\.ckpt>$", "checkpoint"),
     (r"^<image or folder>$|^frames/?$|^<frames/?>$", "frames"),
+    (r"^<frame name>$", "frame"),
+    (r"^<mask\.png>$", "mask"),
     (r"^masks/?$", "masks"),
+    (r"^<root/?>$", "sequences"),
+    (r"^<masks root/?>$", "sequence_masks"),
+    (r"^flight\.mp4$", "video"),
+    (r"^sensor_stack\.npy$", "stack"),
 )
-"""(value pattern, workspace entry) replacing README placeholders in ``key=value`` arguments."""
+"""(value pattern, workspace entry) replacing README placeholders in arguments."""
+
+SHRINK = {"--frames": "3", "--size": "64", "--sequences": "1"}
+"""Option values of ``irsam-synthetic-sequence`` replaced by tiny ones."""
 
 
 def _substitute(value: str, workspace: dict[str, Path]) -> str:
     """The file a README placeholder value stands for (or the value unchanged)."""
+    if re.search(r"^/weights/(sam_vit_|sam2)", value):
+        pytest.skip(f"needs SAM weights ({value}), which this machine cannot have")
     for pattern, entry in PLACEHOLDERS:
         if re.search(pattern, value):
-            if entry in ("nudt", "nuaa"):
-                folder = SHARED_DATA / ("NUDT-SIRST" if entry == "nudt" else "NUAA-SIRST")
+            if entry.startswith("shared:"):
+                folder = SHARED_DATA / entry.split(":", 1)[1]
                 if not folder.is_dir():
-                    pytest.skip(f"needs the real dataset {folder} (absent here)")
+                    pytest.skip(f"needs the real data in {folder} (absent here)")
                 return str(folder)
             return str(workspace[entry])
-    if re.search(r"^/weights/sam_vit_|^/weights/sam2", value):
-        pytest.skip(f"needs SAM weights ({value}), which this machine cannot have")
     return value
 
 
-def adapt(command: Command, workspace: dict[str, Path], out: Path) -> list[str]:
-    """The argv that runs ``command`` here (tiny settings, temporary outputs), or a skip.
+def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[list[str], Path]:
+    """The argv that runs ``command`` here (tiny settings), and its working folder; or a skip.
 
     Arguments:
       command (Command): the README command.
       workspace (dict): files from the ``workspace`` fixture.
-      out (Path): a fresh folder for this command's outputs.
+      index (int): the command's position, naming its run folder.
     Returns:
-      list[str]: the argv (``python`` replaced by this interpreter).
+      tuple[list[str], Path]: the argv (``python`` replaced by this interpreter) and the cwd.
     """
     words = shlex.split(command.text)
-    head = words[0]
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):  # VAR=value prefixes
+        words = words[1:]
+    head, cwd = words[0], workspace["cwd"]
     if head in ("pip", ".", "source") or words[:3] == ["python", "-m", "venv"]:
         pytest.skip("an install step: .ci/run runs the README's install lines itself")
     if words[:3] == ["python", "-m", "pytest"]:
         pytest.skip("the test suite itself (what CI runs)")
-    if head in ("torchrun", "srun", "sbatch"):
-        pytest.skip(f"{head} launches several GPU processes; no GPU on this machine")
+    if head in ("torchrun", "srun", "sbatch", "trtexec"):
+        pytest.skip(f"{head} needs GPUs / TensorRT, which this machine cannot have")
     if any(w in ("trainer=gpu", "trainer=ddp") for w in words):
         pytest.skip("needs a CUDA GPU (trainer=gpu / trainer=ddp)")
+    if head == "ruff":
+        return words, PROJECT_ROOT
+    args: list[str] = []
+    for position, word in enumerate(words[1:], start=1):
+        key, sep, value = word.partition("=")
+        if sep and not key.startswith("-"):
+            args.append(f"{key}={_substitute(value, workspace)}")
+        elif words[position - 1] in SHRINK:
+            args.append(SHRINK[words[position - 1]])
+        elif "*" in word:
+            args.extend(sorted(str(p) for p in cwd.glob(word)) or [word])
+        else:
+            args.append(_substitute(word, workspace))
+    if head == "irsam-synthetic-sequence":
+        return [str(Path(sys.executable).parent / head), *args], cwd
+    if head == "irsam-compare":
+        return [str(Path(sys.executable).parent / head), *args], cwd
     if head != "python":
         raise AssertionError(f"{command.source}: no rule for {head!r} in {__file__}; add one")
-    script = words[1]
-    args = []
-    for word in words[2:]:
-        key, sep, value = word.partition("=")
-        args.append(f"{key}={_substitute(value, workspace)}" if sep else word)
-    argv = [sys.executable, script]
-    paths = [f"paths.log_dir={out / 'logs'}"]
-    if script == "-c":
-        return [sys.executable, "-c", words[2]]
-    if script == "train.py":
+    if args[0] == "-c":
+        return [sys.executable, *args], cwd
+    script, args = args[0], args[1:]
+    argv = [sys.executable, str(PROJECT_ROOT / script)]
+    stem = Path(script).stem
+    paths = [f"paths.log_dir={cwd / 'logs'}"]
+    run_dir = [f"hydra.run.dir={cwd / 'logs' / stem / 'runs' / str(index)}"]
+    if script.startswith("benchmarks/"):
+        return argv + args, cwd
+    if onnx := [a for a in args if a.startswith("onnx_path=")]:
+        if "onnx" not in workspace:
+            pytest.skip("needs onnxruntime (pip install -e '.[export]')")
+        args = [a for a in args if a not in onnx] + [f"onnx_path={workspace['onnx']}"]
+    if stem == "train":
         multirun = "-m" in args or any(a.startswith("hparams_search=") for a in args)
-        real = any(a.startswith("dataset.root=") for a in args)
+        real = any(a.startswith(("dataset.root=", "paths.data_dir=")) for a in args)
         tiny = REAL_DATA_TRAIN if real else TINY_TRAIN
         if multirun:
             tiny = [t for t in tiny if t != "trainer.fast_dev_run=true"] + [
@@ -252,16 +327,18 @@ def adapt(command: Command, workspace: dict[str, Path], out: Path) -> list[str]:
             ]
             if any("hparams_search=" in a for a in args):
                 tiny += ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2"]
-            return argv + args + tiny + paths + [f"hydra.sweep.dir={out / 'sweep'}"]
-        return argv + args + tiny + paths + [f"hydra.run.dir={out / 'run'}"]
-    if script == "evaluate.py":
-        return argv + args + EVALUATION + paths + [f"hydra.run.dir={out / 'run'}"]
-    if script == "predict.py":
-        args = [f"output={out / 'pred'}" if a.startswith("output=") else a for a in args]
+            sweep = f"hydra.sweep.dir={cwd / 'logs' / stem / 'multiruns' / str(index)}"
+            return argv + args + tiny + paths + [sweep], cwd
+        return argv + args + tiny + paths + run_dir, cwd
+    if stem == "evaluate":
+        return argv + args + EVALUATION + paths + run_dir, cwd
+    if stem == "predict":
         extra = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
-        return argv + args + extra + ["extras.print_config=false"] + paths + [
-            f"hydra.run.dir={out / 'run'}"
-        ]
+        return argv + args + extra + ["extras.print_config=false"] + paths + run_dir, cwd
+    if stem == "export":
+        return argv + args + ["extras.print_config=false"] + paths + run_dir, cwd
+    if stem == "oneshot":
+        return argv + args + ONESHOT + paths + run_dir, cwd
     raise AssertionError(f"{command.source}: no rule for {script!r} in {__file__}; add one")
 
 
@@ -271,23 +348,20 @@ COMMANDS = readme_commands()
 def test_readme_has_commands() -> None:
     """The parser finds the README's commands (guards against a silent empty parametrisation)."""
     texts = [c.text for c in COMMANDS]
-    assert any(t.startswith("python train.py") for t in texts)
-    assert any(t.startswith("python evaluate.py") for t in texts)
-    assert any(t.startswith("python predict.py") for t in texts)
+    for program in ("train.py", "evaluate.py", "predict.py", "export.py", "oneshot.py"):
+        assert any(t.startswith(f"python {program}") for t in texts), program
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.source} {c.text[:60]}" for c in COMMANDS])
-def test_readme_command_runs(command: Command, workspace: dict[str, Path], tmp_path: Path) -> None:
-    argv = adapt(command, workspace, tmp_path)
+@pytest.mark.parametrize(
+    "index,command",
+    list(enumerate(COMMANDS)),
+    ids=[f"{c.source} {c.text[:60]}" for c in COMMANDS],
+)
+def test_readme_command_runs(index: int, command: Command, workspace: dict[str, Path]) -> None:
+    argv, cwd = adapt(command, workspace, index)
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     result = subprocess.run(
-        argv,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-        env=env,
+        argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False, env=env
     )
     assert result.returncode == 0, (
         f"{command.source}: `{command.text}` failed as\n{shlex.join(argv)}\n"
