@@ -1,5 +1,7 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Evaluate a checkpoint: `python evaluate.py ckpt_path=... dataset=nuaa_sirst`. Logic in irsam.tasks.evaluate."""
+"""Evaluate a checkpoint: `python evaluate.py ckpt_path=... dataset=nuaa_sirst`.
+
+Logic in irsam.tasks.evaluate."""
 
 import hydra
 import rootutils

@@ -1,5 +1,7 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Train IRSAM: `python train.py dataset=nudt_sirst` (see README.md). Logic lives in irsam.tasks.train."""
+"""Train IRSAM: `python train.py dataset=nudt_sirst` (see README.md).
+
+Logic lives in irsam.tasks.train."""
 
 import hydra
 import rootutils

@@ -41,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     PeakMemory,
     build_loss,
     build_model,
@@ -52,7 +52,7 @@ from benchmarks.common import (  # noqa: E402
     train_step,
     write_report,
 )
-from irsam.models.peft import apply_peft  # noqa: E402
+from irsam.models.peft import apply_peft
 
 TARGET_SIZE = 1024
 

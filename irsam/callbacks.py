@@ -34,8 +34,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     Checkpoints hold plain containers and tensors only, so they load with ``weights_only=True``.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
-                        storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self,
+        checkpoint: dict[str, Any],
+        path: str | os.PathLike,
+        storage_options: Any | None = None,
+    ) -> None:
         """Save ``checkpoint`` to ``path`` atomically."""
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
@@ -59,15 +63,25 @@ class SamplePredictionLogger(L.Callback):
         self._rows: list[np.ndarray] = []
 
     def _active(self, trainer: L.Trainer) -> bool:
-        return (not trainer.sanity_checking and trainer.is_global_zero
-                and (trainer.current_epoch + 1) % self.every_n_epochs == 0)
+        return (
+            not trainer.sanity_checking
+            and trainer.is_global_zero
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        )
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Start a new panel."""
         self._rows = []
 
-    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                                batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         """Collect rows from the first validation batches."""
         if not self._active(trainer) or len(self._rows) >= self.num_samples:
             return
@@ -77,20 +91,26 @@ class SamplePredictionLogger(L.Callback):
             image = batch["image"][k].permute(1, 2, 0).float().cpu().numpy()
             gt = batch["mask"][k, 0].cpu().numpy() > 0.5
             pred = logits[k, 0].float().cpu().numpy() > 0
-            self._rows.append(panel([to_uint8_rgb(image), to_uint8_rgb(gt * 255.0),
-                                     overlay(image, pred, gt)]))
+            self._rows.append(
+                panel([to_uint8_rgb(image), to_uint8_rgb(gt * 255.0), overlay(image, pred, gt)])
+            )
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Write the panel to disk and to image-capable loggers."""
         if not self._active(trainer) or not self._rows:
             return
         grid = np.concatenate(self._rows, axis=0)
-        write_png(Path(trainer.default_root_dir) / "samples" / f"epoch_{trainer.current_epoch:03d}.png", grid)
+        write_png(
+            Path(trainer.default_root_dir) / "samples" / f"epoch_{trainer.current_epoch:03d}.png",
+            grid,
+        )
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # wandb
                 logger.log_image(key="val/samples", images=[grid], step=trainer.global_step)
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                logger.experiment.add_image("val/samples", grid, trainer.global_step, dataformats="HWC")
+                logger.experiment.add_image(
+                    "val/samples", grid, trainer.global_step, dataformats="HWC"
+                )
 
 
 class PredictionWriter(L.Callback):
@@ -149,12 +169,17 @@ class PredictionWriter(L.Callback):
             pred = logit_map > pl_module.threshold
             prob = 1.0 / (1.0 + np.exp(-logit_map))
             h, w = (int(v) for v in batch["valid_size"][k])
-            image = torch.nn.functional.interpolate(
-                batch["image"][k : k + 1, :, :h, :w].float(),
-                size=(height, width),
-                mode="bilinear",
-                align_corners=False,
-            )[0].permute(1, 2, 0).cpu().numpy()
+            image = (
+                torch.nn.functional.interpolate(
+                    batch["image"][k : k + 1, :, :h, :w].float(),
+                    size=(height, width),
+                    mode="bilinear",
+                    align_corners=False,
+                )[0]
+                .permute(1, 2, 0)
+                .cpu()
+                .numpy()
+            )
             gt = None
             if "mask_native" in batch:
                 gt = batch["mask_native"][k, 0, :height, :width].cpu().numpy() > 0.5

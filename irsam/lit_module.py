@@ -285,7 +285,7 @@ class IRSAMLitModule(L.LightningModule):
         return outputs, native
 
     def _score(self, batch: dict[str, Any], metric: IRSTDMetrics, stage: str) -> list[torch.Tensor]:
-        """Forward, log the loss, and update ``metric`` at native resolution; returns native logits."""
+        """Forward, log the loss, update ``metric`` at native resolution; return native logits."""
         outputs, native = self._native_logits(batch)
         total, _ = self.loss(outputs, batch)
         self.log(

@@ -183,7 +183,8 @@ class DiceLoss(_OverlapLoss):
 
 
 class FocalLoss(nn.Module):
-    """Sigmoid focal loss (torchvision ``sigmoid_focal_loss``, RetinaNet), mean over pixels (docs/losses.md §3).
+    """Sigmoid focal loss (torchvision ``sigmoid_focal_loss``, RetinaNet), mean over pixels
+    (docs/losses.md §3).
 
     ``FL = α_t · (1 − p_t)^γ · BCEWithLogits(x, t)`` with ``p_t = p·t + (1−p)(1−t)`` and
     ``α_t = α·t + (1−α)(1−t)``.
@@ -221,7 +222,8 @@ class FocalLoss(nn.Module):
 
 
 def _location_loss(p: Tensor, t: Tensor) -> Tensor:
-    """MSHNet ``LLoss``: polar distance and angle between the mass-weighted "centres" (docs/losses.md §4).
+    """MSHNet ``LLoss``: polar distance and angle between the mass-weighted "centres"
+    (docs/losses.md §4).
 
     The centre is ``mean(x_j · p)`` over all C·H·W elements with ``x_j = j / W`` (likewise rows),
     not divided by Σp, exactly as in MSHNet.
@@ -334,7 +336,8 @@ class EdgeBCELoss(nn.Module):
 
 
 class CompositeLoss(nn.Module):
-    """Weighted sum of named loss terms, each reading one model output and one batch target (docs/losses.md §6).
+    """Weighted sum of named loss terms, each reading one model output and one batch target
+    (docs/losses.md §6).
 
     Built from YAML by Hydra, e.g.::
 
@@ -435,7 +438,8 @@ class CompositeLoss(nn.Module):
                 f"loss=softiou for models without an edge head) or a model that outputs {key!r}."
             )
         raise KeyError(
-            f"loss config {self.name!r}, term {term!r} needs the batch entry {key!r}, but the batch "
+            f"loss config {self.name!r}, term {term!r} needs the batch entry {key!r}, but the "
+            f"batch "
             f"holds only {available}. Enable it in the data config (e.g. edge targets for "
             f"edge_probs) or drop the term from the loss config."
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from typing_extensions import Self
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def draw_track_ids(image: np.ndarray, centroids: np.ndarray, ids: Sequence[int])
         cv2.putText(
             canvas,
             str(track_id),
-            (int(round(x)) + 3, int(round(y)) - 3),
+            (round(x) + 3, round(y) - 3),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.35,
             (0, 255, 255),
@@ -181,7 +182,7 @@ class OverlayVideoWriter:
             self._writer.release()
             self._writer = None
 
-    def __enter__(self) -> OverlayVideoWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,8 +28,9 @@ def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None,
-            alpha: float = 0.55) -> np.ndarray:
+def overlay(
+    image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None, alpha: float = 0.55
+) -> np.ndarray:
     """Colour a prediction over its image.
 
     Without ground truth, predicted pixels are red with a contour. With ground truth, predicted
@@ -46,13 +47,18 @@ def overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None,
     """
     canvas = to_uint8_rgb(image).astype(np.float32)
     pred = np.asarray(pred, dtype=bool)
-    layers = [(pred, FALSE_ALARM)] if gt is None else [
-        (pred & gt, TRUE_POSITIVE), (pred & ~gt, FALSE_ALARM), (~pred & gt, MISSED)]
+    layers = (
+        [(pred, FALSE_ALARM)]
+        if gt is None
+        else [(pred & gt, TRUE_POSITIVE), (pred & ~gt, FALSE_ALARM), (~pred & gt, MISSED)]
+    )
     for region, colour in layers:
         canvas[region] = (1 - alpha) * canvas[region] + alpha * np.asarray(colour, np.float32)
     result = canvas.astype(np.uint8)
     outline, colour = (pred, FALSE_ALARM) if gt is None else (np.asarray(gt, dtype=bool), MISSED)
-    contours, _ = cv2.findContours(outline.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contours, _ = cv2.findContours(
+        outline.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
     cv2.drawContours(result, contours, -1, colour, 1)
     return result
 

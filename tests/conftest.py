@@ -74,7 +74,9 @@ def compose_config(config_name: str, output_dir: Path, overrides: list[str]):
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
-        cfg = compose(config_name=f"{config_name}.yaml", return_hydra_config=True, overrides=overrides)
+        cfg = compose(
+            config_name=f"{config_name}.yaml", return_hydra_config=True, overrides=overrides
+        )
     with open_dict(cfg):
         cfg.paths.root_dir = str(PROJECT_ROOT)
         cfg.paths.output_dir = str(output_dir)

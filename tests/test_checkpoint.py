@@ -376,7 +376,9 @@ def _authors_irsam_state(sam: Sam) -> dict[str, torch.Tensor]:
     ``IRSAM_decoder.py``; values are seeded random numbers.
     """
     generator = torch.Generator().manual_seed(3)
-    state = {k: v.clone() for k, v in sam.state_dict().items() if k.startswith(("image_", "prompt_"))}
+    state = {
+        k: v.clone() for k, v in sam.state_dict().items() if k.startswith(("image_", "prompt_"))
+    }
     state["prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix"] = torch.randn(
         2, 32, generator=generator
     )
@@ -404,9 +406,9 @@ def test_authors_irsam_layout_loads_strictly_into_gad_deep(mobile_sam_file, tmp_
     model = build_irsam_tiny(image_size=SIZE, gad_fusion="deep").eval()
     report = load_checkpoint(model, path)
     assert "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix" in report.ignored
-    assert {f"mask_decoder.compress_vit_feat.{k}" for k in ("0.weight", "1.bias", "3.weight")} <= set(
-        report.ignored
-    )
+    assert {
+        f"mask_decoder.compress_vit_feat.{k}" for k in ("0.weight", "1.bias", "3.weight")
+    } <= set(report.ignored)
     assert all(k.startswith("image_encoder.wpmd.") for k in report.new)
     loaded = model.state_dict()
     torch.testing.assert_close(

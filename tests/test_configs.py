@@ -17,8 +17,22 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["dataset", "model", "loss", "optimizer", "scheduler", "trainer",
-                                   "logger", "callbacks", "experiment", "debug", "hparams_search"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "dataset",
+        "model",
+        "loss",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "logger",
+        "callbacks",
+        "experiment",
+        "debug",
+        "hparams_search",
+    ],
+)
 def test_every_option_composes(group: str, tmp_path: Path) -> None:
     """`train.yaml` composes with each option of each group."""
     for option in _options(group):
@@ -32,8 +46,13 @@ def test_cheap_groups_instantiate(group: str, tmp_path: Path) -> None:
     import torch
 
     for option in _options(group):
-        cfg = compose_config("train", tmp_path, [f"{group}={option}", "logger.wandb.offline=true"]
-                             if group == "logger" and option in ("wandb", "many") else [f"{group}={option}"])
+        cfg = compose_config(
+            "train",
+            tmp_path,
+            [f"{group}={option}", "logger.wandb.offline=true"]
+            if group == "logger" and option in ("wandb", "many")
+            else [f"{group}={option}"],
+        )
         node = cfg[group]
         if group in ("logger", "callbacks"):
             if option == "early_stopping":
@@ -51,7 +70,7 @@ def test_cheap_groups_instantiate(group: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("model", ["irsam_tiny", "mobile_sam"])
 def test_models_instantiate(model: str, tmp_path: Path) -> None:
-    """The TinyViT model configs build (ViT-B/L/H are covered by composition and the model tests)."""
+    """The TinyViT model configs build (ViT-B/L/H: covered by composition and the model tests)."""
     cfg = compose_config("train", tmp_path, [f"model={model}", "model.net.image_size=128"])
     net = hydra.utils.instantiate(cfg.model.net)
     assert sum(p.numel() for p in net.parameters()) > 1e6
@@ -68,7 +87,9 @@ def test_trainer_configs_instantiate(tmp_path: Path) -> None:
 def test_evaluate_and_predict_configs_compose(tmp_path: Path) -> None:
     """evaluate.yaml and predict.yaml compose; their required keys are marked ???."""
     for name in ("evaluate", "predict"):
-        cfg = compose_config(name, tmp_path, ["ckpt_path=x.ckpt"] + (["input=x"] if name == "predict" else []))
+        cfg = compose_config(
+            name, tmp_path, ["ckpt_path=x.ckpt"] + (["input=x"] if name == "predict" else [])
+        )
         assert cfg.ckpt_path == "x.ckpt"
     raw = yaml.safe_load((CONF / "evaluate.yaml").read_text())
     assert raw["ckpt_path"] == "???"

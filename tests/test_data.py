@@ -97,7 +97,7 @@ def test_nuaa_sirst_real_through_config() -> None:
     batch = next(iter(datamodule.test_dataloader()))
     check_batch(batch, 512, eval_batch=True)
     assert batch["mask_native"].sum() > 0
-    # Misc_111's mask is stored at 592x400 for a 325x220 image: resized (config switch), not an error
+    # Misc_111's mask is stored at 592x400 for a 325x220 image: resized (a switch), not an error
     index = [s.name for s in datamodule.test_dataset.samples].index("Misc_111")
     item = datamodule.test_dataset[index]
     assert item["orig_size"].tolist() == [220, 325] and item["mask_native"].shape == (1, 220, 325)

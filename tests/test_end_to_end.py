@@ -18,13 +18,25 @@ from conftest import PROJECT_ROOT, TINY_TRAIN_OVERRIDES, compose_config
 pytestmark = pytest.mark.slow
 
 CLI_OVERRIDES = [o for o in TINY_TRAIN_OVERRIDES if "enable_progress_bar" not in o] + [
-    "trainer.enable_progress_bar=false"]
+    "trainer.enable_progress_bar=false"
+]
 
 
-def _run(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *args], check=False, cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, **(env or {})})
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+def _run(
+    args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, *args],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    assert result.returncode == 0, (
+        f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    )
     return result
 
 
@@ -86,9 +98,17 @@ def test_ddp_sim_synced_metrics_equal_single_process_metrics_on_the_same_predict
 def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     """A run killed with SIGKILL mid-training resumes from last.ckpt and finishes its epochs."""
     run = tmp_path / "killed"
-    overrides = list(CLI_OVERRIDES) + ["trainer.max_epochs=50", "dataset.synthetic.num_train=16", "test=false"]
-    process = subprocess.Popen([sys.executable, "train.py", f"hydra.run.dir={run}", *overrides],
-                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    overrides = list(CLI_OVERRIDES) + [
+        "trainer.max_epochs=50",
+        "dataset.synthetic.num_train=16",
+        "test=false",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "train.py", f"hydra.run.dir={run}", *overrides],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while time.time() < deadline and not last.exists():
@@ -102,11 +122,21 @@ def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
 
     resumed = tmp_path / "resumed"
     target_epochs = killed["epoch"] + 2
-    _run(["train.py", f"hydra.run.dir={resumed}", *overrides[:-3], "test=false",
-          f"trainer.max_epochs={target_epochs}", "dataset.synthetic.num_train=16", f"ckpt_path={last}"], PROJECT_ROOT)
+    _run(
+        [
+            "train.py",
+            f"hydra.run.dir={resumed}",
+            *overrides[:-3],
+            "test=false",
+            f"trainer.max_epochs={target_epochs}",
+            "dataset.synthetic.num_train=16",
+            f"ckpt_path={last}",
+        ],
+        PROJECT_ROOT,
+    )
     final = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["epoch"] == target_epochs - 1
-    # 16 images / batch 4 = 4 steps per epoch: every epoch ran exactly once over the kill and the resume.
+    # 16 images / batch 4 = 4 steps per epoch: every epoch ran once over the kill and the resume.
     assert killed["global_step"] == 4 * (killed["epoch"] + 1)
     assert final["global_step"] == 4 * target_epochs
 
@@ -114,8 +144,18 @@ def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
 def test_optuna_sweep_two_trials(tmp_path: Path) -> None:
     """`-m hparams_search=irsam_optuna` runs 2 trials and writes optimization_results.yaml."""
     sweep = tmp_path / "optuna"
-    _run(["train.py", "-m", "hparams_search=irsam_optuna", f"hydra.sweep.dir={sweep}",
-          "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2", *CLI_OVERRIDES], PROJECT_ROOT)
+    _run(
+        [
+            "train.py",
+            "-m",
+            "hparams_search=irsam_optuna",
+            f"hydra.sweep.dir={sweep}",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            *CLI_OVERRIDES,
+        ],
+        PROJECT_ROOT,
+    )
     assert (sweep / "optimization_results.yaml").is_file()
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
 
@@ -162,7 +202,10 @@ def test_optuna_sweep_survives_a_trial_that_runs_out_of_memory(tmp_path: Path) -
 def test_grid_multirun_two_jobs(tmp_path: Path) -> None:
     """A plain Hydra grid `-m loss=irsam,dice_focal` runs 2 jobs with their own run folders."""
     sweep = tmp_path / "grid"
-    _run(["train.py", "-m", "loss=irsam,dice_focal", f"hydra.sweep.dir={sweep}", *CLI_OVERRIDES], PROJECT_ROOT)
+    _run(
+        ["train.py", "-m", "loss=irsam,dice_focal", f"hydra.sweep.dir={sweep}", *CLI_OVERRIDES],
+        PROJECT_ROOT,
+    )
     for job in ("0", "1"):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
 
@@ -171,7 +214,16 @@ def test_wandb_offline_writes_a_run_directory(tmp_path: Path) -> None:
     """logger=wandb with offline=true needs no network and writes a local run folder."""
     run = tmp_path / "wandb_run"
     overrides = [o for o in CLI_OVERRIDES if o != "~logger"]
-    _run(["train.py", f"hydra.run.dir={run}", "logger=wandb", "logger.wandb.offline=true", *overrides],
-         PROJECT_ROOT, env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    _run(
+        [
+            "train.py",
+            f"hydra.run.dir={run}",
+            "logger=wandb",
+            "logger.wandb.offline=true",
+            *overrides,
+        ],
+        PROJECT_ROOT,
+        env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"},
+    )
     runs = list((run / "wandb").glob("offline-run-*"))
     assert runs, f"no offline run in {run / 'wandb'}"

@@ -14,10 +14,10 @@ pytest.importorskip("onnx", reason="the optional `onnx` package is not installed
 pytest.importorskip("onnxruntime", reason="optional `onnxruntime` is not installed (irsam[export])")
 pytest.importorskip("onnxscript", reason="the torch.onnx exporter needs `onnxscript`")
 
-import onnx  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
+import onnx
+from onnx import TensorProto, helper
 
-from irsam.export import (  # noqa: E402
+from irsam.export import (
     ExportError,
     OnnxNetwork,
     check_onnx_signature,
@@ -27,8 +27,8 @@ from irsam.export import (  # noqa: E402
     run_export,
     verify_onnx,
 )
-from irsam.lit_module import IRSAMLitModule  # noqa: E402
-from irsam.models import build_irsam_vit  # noqa: E402
+from irsam.lit_module import IRSAMLitModule
+from irsam.models import build_irsam_vit
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -195,9 +195,16 @@ def test_predict_with_the_onnx_backend_matches_torch(tmp_path) -> None:
     masks = {}
     for backend in ("torch", "onnx"):
         out = tmp_path / backend
-        overrides = [f"ckpt_path={ckpt}", f"input={frames}", f"output={out}", "trainer=cpu",
-                     f"backend={backend}", f"onnx_path={onnx_file}", "extras.print_config=false",
-                     "trainer.enable_progress_bar=false"]
+        overrides = [
+            f"ckpt_path={ckpt}",
+            f"input={frames}",
+            f"output={out}",
+            "trainer=cpu",
+            f"backend={backend}",
+            f"onnx_path={onnx_file}",
+            "extras.print_config=false",
+            "trainer.enable_progress_bar=false",
+        ]
         summary, _ = predict(compose_config("predict", tmp_path / f"run_{backend}", overrides))
         assert summary["images"] == 3
         masks[backend] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("masks/*"))])

@@ -12,8 +12,8 @@ import hydra
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import nn
 
 from irsam.models import (

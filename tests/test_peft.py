@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 pytest.importorskip("peft", reason="the optional `peft` package is not installed (irsam[peft])")
 
-from irsam.models import CheckpointError, build_irsam_tiny, build_irsam_vit  # noqa: E402
-from irsam.models.peft import (  # noqa: E402
+from irsam.models import CheckpointError, build_irsam_tiny, build_irsam_vit
+from irsam.models.peft import (
     TRAINABLE_PREFIXES,
     adapter_state_dict,
     apply_peft,

@@ -93,7 +93,12 @@ def _write_pairs(images: Path, masks: Path, count: int, split: str, size: int = 
 
 def _run_python(args: list[str], cwd: Path) -> None:
     result = subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
     )
     assert result.returncode == 0, f"{args}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
 
@@ -129,7 +134,9 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 
     from PIL import Image
 
-    frames = [np.asarray(Image.open(root / "frames" / f"f{i}.png").convert("RGB")) for i in range(3)]
+    frames = [
+        np.asarray(Image.open(root / "frames" / f"f{i}.png").convert("RGB")) for i in range(3)
+    ]
     video = cv2.VideoWriter(str(root / "flight.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48))
     for frame in frames:
         video.write(frame[..., ::-1].copy())
@@ -160,8 +167,16 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
         import onnxruntime  # noqa: F401
 
         onnx_file = root / "irsam.onnx"
-        _run_python(["export.py", f"ckpt_path={checkpoint}", f"output={onnx_file}",
-                     f"hydra.run.dir={root / 'export'}", "extras.print_config=false"], PROJECT_ROOT)
+        _run_python(
+            [
+                "export.py",
+                f"ckpt_path={checkpoint}",
+                f"output={onnx_file}",
+                f"hydra.run.dir={root / 'export'}",
+                "extras.print_config=false",
+            ],
+            PROJECT_ROOT,
+        )
         entries["onnx"] = onnx_file
     except ImportError:
         pass

@@ -233,10 +233,9 @@ def test_fast_dev_run_irsam_sam2_hiera_t(sam2_package, tmp_path: Path) -> None:
 def test_freeze_layer_decay_and_irsam_round_trip(sam2_package, tmp_path: Path) -> None:
     """freeze=encoder keeps WPMD trainable, layer decay follows the Hiera blocks, and an irsam
     weights file of a SAM 2 model loads back through the same checkpoint option."""
+    from irsam.models import apply_freeze
     from irsam.models.checkpoints import save_model_weights
     from irsam.models.param_groups import build_param_groups
-
-    from irsam.models import apply_freeze
 
     model = build_irsam_sam2_hiera_t(image_size=64)
     apply_freeze(model, "encoder")

@@ -31,19 +31,36 @@ def test_fast_dev_run_synthetic(cfg_train) -> None:
     with open_dict(cfg_train):
         cfg_train.trainer.fast_dev_run = True
     metrics, _ = train(cfg_train)
-    for key in ("train/loss", "train/loss_softiou", "train/loss_edge_bce", "val/IoU", "val/nIoU",
-                "val/Pd", "val/Fa", "val/IoU_best", "test/IoU", "test/Fa"):
+    for key in (
+        "train/loss",
+        "train/loss_softiou",
+        "train/loss_edge_bce",
+        "val/IoU",
+        "val/nIoU",
+        "val/Pd",
+        "val/Fa",
+        "val/IoU_best",
+        "test/IoU",
+        "test/Fa",
+    ):
         assert key in metrics, key
     assert np.isfinite(metrics["train/loss"])
 
 
-@pytest.mark.parametrize("dataset,folder", [("nuaa_sirst", "NUAA-SIRST"), ("nudt_sirst", "NUDT-SIRST")])
+@pytest.mark.parametrize(
+    "dataset,folder", [("nuaa_sirst", "NUAA-SIRST"), ("nudt_sirst", "NUDT-SIRST")]
+)
 def test_fast_dev_run_real_datasets(tmp_path: Path, dataset: str, folder: str) -> None:
     """fast_dev_run through each real dataset config (skipped when ../shared/data is absent)."""
     root = shared_dataset(folder)
     overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
-        f"dataset={dataset}", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
-        "dataset.eval_batch_size=2", "trainer.fast_dev_run=true"]
+        f"dataset={dataset}",
+        f"dataset.root={root}",
+        "dataset.image_size=64",
+        "dataset.batch_size=2",
+        "dataset.eval_batch_size=2",
+        "trainer.fast_dev_run=true",
+    ]
     cfg = compose_config("train", tmp_path, overrides)
     metrics, _ = train(cfg)
     assert 0.0 <= metrics["test/IoU"] <= 1.0
@@ -64,8 +81,13 @@ def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
     (root / "trainval.txt").write_text("\n".join(names[:4]))
     (root / "test.txt").write_text("\n".join(names[4:]))
     overrides = [o for o in TINY_TRAIN_OVERRIDES if not o.startswith("dataset.")] + [
-        "dataset=irstd1k", f"dataset.root={root}", "dataset.image_size=64", "dataset.batch_size=2",
-        "dataset.val_fraction=0.25", "trainer.fast_dev_run=true"]
+        "dataset=irstd1k",
+        f"dataset.root={root}",
+        "dataset.image_size=64",
+        "dataset.batch_size=2",
+        "dataset.val_fraction=0.25",
+        "trainer.fast_dev_run=true",
+    ]
     metrics, _ = train(compose_config("train", tmp_path / "run", overrides))
     assert "test/IoU" in metrics
 
@@ -76,20 +98,33 @@ def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> No
     best = next((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
     results = []
     for run in ("eval1", "eval2"):
-        cfg = compose_config("evaluate", tmp_path / run, [
-            f"ckpt_path={best}", "trainer=cpu", "dataset.synthetic.image_size=64",
-            "dataset.synthetic.num_test=4", "dataset.eval_batch_size=4", "extras.print_config=false",
-            "trainer.enable_progress_bar=false"])
+        cfg = compose_config(
+            "evaluate",
+            tmp_path / run,
+            [
+                f"ckpt_path={best}",
+                "trainer=cpu",
+                "dataset.synthetic.image_size=64",
+                "dataset.synthetic.num_test=4",
+                "dataset.eval_batch_size=4",
+                "extras.print_config=false",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
         result, _ = evaluate(cfg)
         results.append(result)
         assert (tmp_path / run / "results.json").is_file()
         assert (tmp_path / run / "results.md").read_text().startswith("| IoU (%)")
-        assert (tmp_path / run / "pd_fa_curve.csv").is_file() and (tmp_path / run / "pd_fa_curve.png").is_file()
+        assert (tmp_path / run / "pd_fa_curve.csv").is_file() and (
+            tmp_path / run / "pd_fa_curve.png"
+        ).is_file()
     for key in ("test/IoU", "test/nIoU", "test/Pd", "test/Fa"):
         expected = train_metrics[key]
         for result in results:
             got = result["metrics"][key]
-            assert (np.isnan(expected) and np.isnan(got)) or got == pytest.approx(expected, rel=1e-6, abs=1e-9), key
+            assert (np.isnan(expected) and np.isnan(got)) or got == pytest.approx(
+                expected, rel=1e-6, abs=1e-9
+            ), key
     stored = json.loads((tmp_path / "eval1" / "results.json").read_text())
     assert stored["params"]["total"] > 1e6 and stored["images"] == 4
 
@@ -103,8 +138,11 @@ def test_checkpoints_are_weights_only_and_resume_continues(cfg_train, tmp_path: 
     assert first["optimizer_states"][0]["state"], "optimizer state missing"
 
     resumed_dir = tmp_path / "resumed"
-    cfg = compose_config("train", resumed_dir, list(TINY_TRAIN_OVERRIDES) + [
-        "trainer.max_epochs=2", f"ckpt_path={last}", "test=false"])
+    cfg = compose_config(
+        "train",
+        resumed_dir,
+        list(TINY_TRAIN_OVERRIDES) + ["trainer.max_epochs=2", f"ckpt_path={last}", "test=false"],
+    )
     train(cfg)
     second = torch.load(_last_checkpoint(resumed_dir), map_location="cpu", weights_only=True)
     assert second["epoch"] == 1 and second["global_step"] == 4
@@ -124,9 +162,16 @@ def test_predict_folder_png_and_16bit_tiff(cfg_train, tmp_path: Path) -> None:
     (inputs / "a.png").write_bytes(encode_png(rng.integers(0, 255, (50, 70), dtype=np.uint8)))
     tifffile.imwrite(inputs / "b.tif", rng.integers(0, 16383, (90, 60), dtype=np.uint16))
     out = tmp_path / "pred"
-    cfg = compose_config("predict", tmp_path / "predict_run", [
-        f"ckpt_path={_last_checkpoint(tmp_path)}", f"input={inputs}", f"output={out}",
-        "extras.print_config=false"])
+    cfg = compose_config(
+        "predict",
+        tmp_path / "predict_run",
+        [
+            f"ckpt_path={_last_checkpoint(tmp_path)}",
+            f"input={inputs}",
+            f"output={out}",
+            "extras.print_config=false",
+        ],
+    )
     summary, _ = predict(cfg)
     assert summary["images"] == 2
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["a.png", "b.png"]
@@ -219,7 +264,9 @@ def test_one_freeze_knob(tmp_path) -> None:
     import hydra
     from hydra.errors import InstantiationException
 
-    cfg = compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES) + ["model.freeze=decoder_only"])
+    cfg = compose_config(
+        "train", tmp_path, list(TINY_TRAIN_OVERRIDES) + ["model.freeze=decoder_only"]
+    )
     module = hydra.utils.instantiate(cfg.model)
     trainable = {n.split(".")[0] for n, p in module.net.named_parameters() if p.requires_grad}
     assert trainable == {"mask_decoder"}
@@ -230,7 +277,9 @@ def test_one_freeze_knob(tmp_path) -> None:
         hydra.utils.instantiate(cfg.model)
 
 
-def test_predict_uses_checkpoint_metric_options_and_plain_name_pairing(legacy_run, tmp_path) -> None:
+def test_predict_uses_checkpoint_metric_options_and_plain_name_pairing(
+    legacy_run, tmp_path
+) -> None:
     """predict.py with gt= scores with the checkpoint's fa_rule/empty_policy; masks pair by plain
     names (``[`` and ``*`` are not glob patterns) and non-image files are ignored."""
     from irsam.data.synthetic import render_synthetic_sample
@@ -249,8 +298,15 @@ def test_predict_uses_checkpoint_metric_options_and_plain_name_pairing(legacy_ru
     cfg = compose_config(
         "predict",
         tmp_path / "run",
-        [f"ckpt_path={legacy_run}", f"input={inputs}", f"gt={masks}", f"output={out}",
-         "trainer=cpu", "extras.print_config=false", "trainer.enable_progress_bar=false"],
+        [
+            f"ckpt_path={legacy_run}",
+            f"input={inputs}",
+            f"gt={masks}",
+            f"output={out}",
+            "trainer=cpu",
+            "extras.print_config=false",
+            "trainer.enable_progress_bar=false",
+        ],
     )
     summary, _ = predict(cfg)
     assert summary["images"] == 3
@@ -296,9 +352,16 @@ def test_predict_streams_a_video_and_a_16bit_stack_with_track_ids(legacy_run, tm
         cfg = compose_config(
             "predict",
             tmp_path / f"run_{source.suffix[1:]}",
-            [f"ckpt_path={legacy_run}", f"input={source}", f"output={out}", "trainer=cpu",
-             "save_overlay_video=true", "extras.print_config=false",
-             "trainer.enable_progress_bar=false", "metrics.threshold=-1e9"],
+            [
+                f"ckpt_path={legacy_run}",
+                f"input={source}",
+                f"output={out}",
+                "trainer=cpu",
+                "save_overlay_video=true",
+                "extras.print_config=false",
+                "trainer.enable_progress_bar=false",
+                "metrics.threshold=-1e9",
+            ],
         )
         summary, _ = predict(cfg)
         assert summary["images"] == count

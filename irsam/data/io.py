@@ -46,7 +46,13 @@ def _decode(path: Path) -> np.ndarray:
                 elif image.mode in ("CMYK", "YCbCr", "LA", "PA", "1"):
                     image = image.convert("RGBA" if image.mode in ("LA", "PA") else "RGB")
                 array = np.asarray(image)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, tifffile.TiffFileError) as err:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        tifffile.TiffFileError,
+    ) as err:
         raise ImageReadError(
             f"{path}: cannot decode the image ({err}). The file is corrupt, truncated or not an "
             "image: re-export or re-download it, or remove it from the split file."

@@ -168,8 +168,11 @@ def read_training_checkpoint(path: PathLike) -> dict[str, object]:
     """
     obj = read_checkpoint(path)
     hparams = obj.get("hyper_parameters")
-    if not isinstance(obj.get("state_dict"), dict) or not isinstance(hparams, dict) \
-            or "net" not in hparams:
+    if (
+        not isinstance(obj.get("state_dict"), dict)
+        or not isinstance(hparams, dict)
+        or "net" not in hparams
+    ):
         kind = _detect_kind(obj)
         hint = (
             "pretrained SAM / MobileSAM weights go to model.net.checkpoint=<file> (training)"

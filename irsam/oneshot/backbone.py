@@ -651,7 +651,7 @@ def _prompt_sam(encoder: str, checkpoint: str | None, image_size: int = 1024) ->
 
 
 def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
-    """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights-only load)."""
+    """The IRSAM network of a ``train.py`` checkpoint (rebuilt from its config, weights only)."""
     from irsam.lit_module import IRSAMLitModule
 
     return IRSAMLitModule.from_checkpoint(irsam_checkpoint).net

@@ -20,7 +20,6 @@ from irsam.metrics import label_components
 from irsam.oneshot.backbone import resize_images, resized_hw
 
 
-
 def even(value: int) -> int:
     """Round down to an even integer.
 

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from irsam.data.io import ImageReadError, read_image, read_mask, write_png
 from irsam.data.layouts import collect_samples
-from irsam.outputs import write_prediction
 from irsam.oneshot.annotations import Annotation, mask_to_annotation
 from irsam.oneshot.segmenter import OneShotSegmenter, ReferenceState
+from irsam.outputs import write_prediction
 from irsam.utils import get_logger
 from irsam.utils.atomic import atomic_write_bytes
 

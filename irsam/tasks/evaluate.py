@@ -94,7 +94,9 @@ def checkpoint_data_options(cfg: DictConfig, module: IRSAMLitModule) -> dict[str
       ``pad_divisor``, ``pad_value``).
     """
     stored = module.datamodule_hparams
-    options = {key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored}
+    options = {
+        key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored
+    }
     options["image_size"] = int(cfg.get("image_size") or stored.get("image_size") or 512)
     options["high_bit_norm"] = cfg.get("high_bit_norm") or stored.get("high_bit_norm", "percentile")
     return options

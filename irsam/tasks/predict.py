@@ -38,7 +38,8 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Segment ``cfg.input`` (an image or a folder) with ``cfg.ckpt_path`` into ``cfg.output``.
 
     Writes ``masks/<name>.png`` (0/255), ``overlays/<name>.png``, optional ``probs/<name>.tif``
-    (float32 probabilities), ``targets.csv`` and, with ``gt=<mask folder>``, ``results.json``/``.md``
+    (float32 probabilities), ``targets.csv`` and, with ``gt=<mask folder>``,
+    ``results.json``/``.md``
     scored with the checkpoint's metric options (merged with ``metrics.*``).
 
     Arguments:

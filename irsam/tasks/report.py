@@ -11,8 +11,12 @@ from typing import Any
 
 from irsam.utils.atomic import atomic_write_bytes
 
-TABLE_COLUMNS = (("IoU", 100.0, "IoU (%)"), ("nIoU", 100.0, "nIoU (%)"),
-                 ("Pd", 100.0, "Pd (%)"), ("Fa", 1e6, "Fa (1e-6)"))
+TABLE_COLUMNS = (
+    ("IoU", 100.0, "IoU (%)"),
+    ("nIoU", 100.0, "nIoU (%)"),
+    ("Pd", 100.0, "Pd (%)"),
+    ("Fa", 1e6, "Fa (1e-6)"),
+)
 """(metric key, scale, column header) of the standard table."""
 
 
@@ -20,8 +24,9 @@ def _as_float(value: Any) -> float:
     return float(value.item() if hasattr(value, "item") else value)
 
 
-def metrics_table(metrics: Mapping[str, Any], prefix: str = "test/",
-                  extra: Mapping[str, Any] | None = None) -> str:
+def metrics_table(
+    metrics: Mapping[str, Any], prefix: str = "test/", extra: Mapping[str, Any] | None = None
+) -> str:
     """Format metrics as a one-row Markdown table.
 
     Arguments:
@@ -39,8 +44,13 @@ def metrics_table(metrics: Mapping[str, Any], prefix: str = "test/",
     for key, value in (extra or {}).items():
         headers.append(key)
         cells.append(f"{value:.4g}" if isinstance(value, float) else str(value))
-    return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
-                      "| " + " | ".join(cells) + " |"])
+    return "\n".join(
+        [
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
+            "| " + " | ".join(cells) + " |",
+        ]
+    )
 
 
 def write_results(output_dir: str | Path, results: Mapping[str, Any], table: str) -> None:
@@ -52,5 +62,7 @@ def write_results(output_dir: str | Path, results: Mapping[str, Any], table: str
       table (str): the Markdown table.
     """
     output_dir = Path(output_dir)
-    atomic_write_bytes(output_dir / "results.json", json.dumps(results, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(
+        output_dir / "results.json", json.dumps(results, indent=2, sort_keys=True).encode()
+    )
     atomic_write_bytes(output_dir / "results.md", (table + "\n").encode())

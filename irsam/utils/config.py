@@ -35,8 +35,11 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
         return []
     if not isinstance(cfg, DictConfig):
         raise TypeError(f"expected a mapping of configs, got {type(cfg).__name__}")
-    return [hydra.utils.instantiate(node) for node in cfg.values()
-            if isinstance(node, DictConfig) and "_target_" in node]
+    return [
+        hydra.utils.instantiate(node)
+        for node in cfg.values()
+        if isinstance(node, DictConfig) and "_target_" in node
+    ]
 
 
 def apply_extras(cfg: DictConfig) -> None:
@@ -54,7 +57,9 @@ def apply_extras(cfg: DictConfig) -> None:
         output_dir = cfg.get("paths", {}).get("output_dir")
         if output_dir and L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
             atomic_write_bytes(Path(output_dir) / "config_tree.log", text.encode())
-            atomic_write_bytes(Path(output_dir) / "tags.log", str(list(cfg.get("tags") or [])).encode())
+            atomic_write_bytes(
+                Path(output_dir) / "tags.log", str(list(cfg.get("tags") or [])).encode()
+            )
 
 
 def resolve_ckpt_path(
@@ -82,7 +87,9 @@ def resolve_ckpt_path(
     if str(ckpt_path) == "auto":
         candidates = glob.glob(os.path.join(log_dir, task_name, "**", "last.ckpt"), recursive=True)
         if not candidates:
-            log.info("ckpt_path=auto: no last.ckpt under %s; starting fresh", Path(log_dir) / task_name)
+            log.info(
+                "ckpt_path=auto: no last.ckpt under %s; starting fresh", Path(log_dir) / task_name
+            )
             return None
         ckpt_path = max(candidates, key=os.path.getmtime)
         log.info("ckpt_path=auto: resuming from %s", ckpt_path)
@@ -109,7 +116,9 @@ def is_out_of_memory(err: BaseException) -> bool:
     )
 
 
-def task_wrapper(task: Callable[[DictConfig], tuple[dict, dict]]) -> Callable[[DictConfig], tuple[dict, dict]]:
+def task_wrapper(
+    task: Callable[[DictConfig], tuple[dict, dict]],
+) -> Callable[[DictConfig], tuple[dict, dict]]:
     """Run a task with extras applied, log failures with the run folder, and close wandb runs.
 
     In a multirun, a trial that runs out of memory returns a NaN ``optimized_metric`` instead of

@@ -8,7 +8,7 @@ import os
 
 
 def _global_rank() -> int:
-    """Global rank from the environment variables set by torchrun, SLURM or Lightning (0 if none)."""
+    """Global rank from the environment variables of torchrun, SLURM or Lightning (0 if none)."""
     for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
         value = os.environ.get(key)
         if value is not None and value.isdigit():
