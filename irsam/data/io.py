@@ -66,7 +66,7 @@ def _decode(path: Path) -> np.ndarray:
     return array
 
 
-def _to_unit_range(array: np.ndarray, high_bit_norm: HighBitNorm, path: Path) -> np.ndarray:
+def to_unit_range(array: np.ndarray, high_bit_norm: HighBitNorm, path: Path) -> np.ndarray:
     """Map an array of any dtype to float32 in [0, 1] (8-bit: divided by 255, exactly)."""
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
@@ -108,7 +108,7 @@ def read_image(path: str | os.PathLike, high_bit_norm: HighBitNorm = "percentile
     array = _decode(path)
     if array.ndim == 3:
         array = array[..., :3] if array.shape[-1] >= 3 else array[..., 0]
-    unit = _to_unit_range(array, high_bit_norm, path)
+    unit = to_unit_range(array, high_bit_norm, path)
     if unit.ndim == 2:
         unit = np.repeat(unit[..., None], 3, axis=-1)
     return np.ascontiguousarray(unit * 255.0, dtype=np.float32)

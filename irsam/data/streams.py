@@ -2,8 +2,8 @@
 """Frame streams for prediction: videos, frame folders, multi-page TIFFs and ``.npy`` stacks.
 
 Every source is a ``torch`` ``IterableDataset`` that decodes one frame at a time (constant memory
-for long videos and large stacks) and yields the items of
-:class:`irsam.data.images_only.ImageFileDataset`, plus the frame index:
+for long videos and large stacks) and yields evaluation-style items without ground truth (the
+batch contract of :mod:`irsam.data.collate`), plus the frame index:
 
 ``image`` 3×S×S float32 RGB 0–255 (resized bilinearly to the loader size S), ``orig_size`` (2,)
 long (H, W), ``valid_size`` (2,) long (S, S), ``name`` (``<stem>_<index:06d>`` or the frame file's
@@ -32,7 +32,7 @@ from irsam.data.io import (
     IMAGE_SUFFIXES,
     HighBitNorm,
     ImageReadError,
-    _to_unit_range,
+    to_unit_range,
     list_images,
     read_image,
 )
@@ -62,7 +62,7 @@ def frame_to_rgb(array: np.ndarray, high_bit_norm: HighBitNorm, source: Path) ->
             f"{source}: frames of shape {array.shape} are not supported; "
             "expected H×W (grey) or H×W×3 (RGB) frames."
         )
-    unit = _to_unit_range(np.asarray(array), high_bit_norm, source)
+    unit = to_unit_range(np.asarray(array), high_bit_norm, source)
     if unit.ndim == 2:
         unit = np.repeat(unit[..., None], 3, axis=-1)
     return np.ascontiguousarray(unit * 255.0, dtype=np.float32)

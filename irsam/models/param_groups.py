@@ -10,6 +10,7 @@ from torch import nn
 # Parameters that are embeddings or biases in disguise (ndim > 1) and get no weight decay.
 _NO_DECAY_NAMES = (
     "pos_embed",
+    "no_mem_embed",
     "rel_pos_",
     "attention_biases",
     "iou_token",
