@@ -239,17 +239,7 @@ class PredictionWriter(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Write the images of one test batch."""
+        """Write the images of one test (or prediction) batch."""
         self._write(pl_module, outputs, batch)
 
-    def on_predict_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: dict[str, Any],
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        """Write the images of one prediction batch."""
-        self._write(pl_module, outputs, batch)
+    on_predict_batch_end = on_test_batch_end

@@ -32,9 +32,9 @@ from irsam.data.io import (
     IMAGE_SUFFIXES,
     HighBitNorm,
     ImageReadError,
-    to_unit_range,
     list_images,
     read_image,
+    to_unit_range,
 )
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")

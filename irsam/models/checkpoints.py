@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,6 +262,71 @@ def _map_keys(
     return mapped, ignored, allowed_new
 
 
+def _load_strictly(
+    model: nn.Module,
+    file: str,
+    kind: str,
+    mapped: dict[str, torch.Tensor],
+    ignored: list[str],
+    allowed_new: tuple[str, ...],
+    describe: Callable[[Mapping[str, tuple[int, ...]]], str],
+    expected: Mapping[str, torch.Tensor] | None = None,
+) -> LoadReport:
+    """Load file keys already mapped to model names, strictly against the allow-list.
+
+    Arguments:
+      model (nn.Module): the model to fill.
+      file (str): the checkpoint file (named in errors).
+      kind (str): the detected layout (``sam``, ``irsam``, ``lightning``, ``sam2``).
+      mapped (dict): model key → tensor from the file.
+      ignored (list[str]): file keys dropped by name (reported).
+      allowed_new (tuple[str, ...]): prefixes of model keys allowed to be absent from the file.
+      describe (Callable): names the architecture behind a key → shape mapping (for errors).
+      expected (Mapping | None): ``model.state_dict()`` when the caller has it already.
+    Returns:
+      LoadReport: loaded, new and ignored keys (counts and ignored names are logged).
+    Raises:
+      CheckpointError: unexpected or missing keys, or shape mismatches (naming the file).
+    """
+    expected = model.state_dict() if expected is None else expected
+    unexpected = sorted(k for k in mapped if k not in expected)
+    missing = sorted(k for k in expected if k not in mapped and not k.startswith(allowed_new))
+    mismatched = sorted(
+        k for k in mapped if k in expected and tuple(mapped[k].shape) != tuple(expected[k].shape)
+    )
+    if unexpected or missing or mismatched:
+        problems = []
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]})")
+        if missing:
+            problems.append(f"{len(missing)} missing keys (e.g. {missing[:5]})")
+        if mismatched:
+            examples = [
+                f"{k}: file {tuple(mapped[k].shape)} vs model {tuple(expected[k].shape)}"
+                for k in mismatched[:3]
+            ]
+            problems.append(f"{len(mismatched)} shape mismatches (e.g. {examples})")
+        file_desc = describe({k: tuple(v.shape) for k, v in mapped.items()})
+        model_desc = describe({k: tuple(v.shape) for k, v in expected.items()})
+        raise CheckpointError(
+            f"checkpoint file {file} does not fit the model: the checkpoint looks like "
+            f"{file_desc}, the model is {model_desc}; {'; '.join(problems)}"
+        )
+    new = sorted(k for k in expected if k not in mapped)
+    model.load_state_dict({k: mapped.get(k, v) for k, v in expected.items()}, strict=True)
+    report = LoadReport(
+        path=file,
+        kind=kind,
+        loaded=tuple(sorted(mapped)),
+        new=tuple(new),
+        ignored=tuple(sorted(ignored)),
+    )
+    log.info("loaded checkpoint %s", report.summary())
+    if report.ignored:
+        log.info("ignored keys of %s: %s", file, ", ".join(report.ignored))
+    return report
+
+
 def load_checkpoint(model: nn.Module, path: PathLike, *, kind: str = "auto") -> LoadReport:
     """Load a MobileSAM/SAM, irsam or Lightning checkpoint strictly against an allow-list.
 
@@ -313,45 +378,9 @@ def load_checkpoint(model: nn.Module, path: PathLike, *, kind: str = "auto") -> 
 
     expected = model.state_dict()
     mapped, dropped, allowed_new = _map_keys(state, detected, model, expected)
-    ignored += dropped
-    unexpected = sorted(k for k in mapped if k not in expected)
-    missing = sorted(k for k in expected if k not in mapped and not k.startswith(allowed_new))
-    mismatched = sorted(
-        k for k in mapped if k in expected and tuple(mapped[k].shape) != tuple(expected[k].shape)
+    return _load_strictly(
+        model, file, detected, mapped, ignored + dropped, allowed_new, _describe, expected
     )
-    if unexpected or missing or mismatched:
-        problems = []
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]})")
-        if missing:
-            problems.append(f"{len(missing)} missing keys (e.g. {missing[:5]})")
-        if mismatched:
-            examples = [
-                f"{k}: file {tuple(mapped[k].shape)} vs model {tuple(expected[k].shape)}"
-                for k in mismatched[:3]
-            ]
-            problems.append(f"{len(mismatched)} shape mismatches (e.g. {examples})")
-        file_desc = _describe({k: tuple(v.shape) for k, v in mapped.items()})
-        model_desc = _describe({k: tuple(v.shape) for k, v in expected.items()})
-        raise CheckpointError(
-            f"checkpoint file {file} does not fit the model: the checkpoint looks like "
-            f"{file_desc}, the model is {model_desc}; {'; '.join(problems)}"
-        )
-
-    new = sorted(k for k in expected if k not in mapped)
-    full = {k: mapped.get(k, v) for k, v in expected.items()}
-    model.load_state_dict(full, strict=True)
-    report = LoadReport(
-        path=file,
-        kind=detected,
-        loaded=tuple(sorted(mapped)),
-        new=tuple(new),
-        ignored=tuple(sorted(ignored)),
-    )
-    log.info("loaded checkpoint %s", report.summary())
-    if report.ignored:
-        log.info("ignored keys of %s: %s", file, ", ".join(report.ignored))
-    return report
 
 
 def save_model_weights(model: nn.Module, path: PathLike) -> None:
@@ -478,38 +507,4 @@ def load_sam2_checkpoint(model: nn.Module, path: PathLike) -> LoadReport:
     state = _flat_state_dict(obj[SAM2_MODEL_KEY], file)  # type: ignore[arg-type]
     mapped, ignored = _map_sam2_keys(state)
     ignored += [f"<top-level> {k}" for k in obj if k != SAM2_MODEL_KEY]
-    expected = model.state_dict()
-    unexpected = sorted(k for k in mapped if k not in expected)
-    missing = sorted(k for k in expected if k not in mapped and not k.startswith(_NEW_IN_IRSAM))
-    mismatched = sorted(
-        k for k in mapped if k in expected and tuple(mapped[k].shape) != tuple(expected[k].shape)
-    )
-    if unexpected or missing or mismatched:
-        problems = []
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]})")
-        if missing:
-            problems.append(f"{len(missing)} missing keys (e.g. {missing[:5]})")
-        if mismatched:
-            examples = [
-                f"{k}: file {tuple(mapped[k].shape)} vs model {tuple(expected[k].shape)}"
-                for k in mismatched[:3]
-            ]
-            problems.append(f"{len(mismatched)} shape mismatches (e.g. {examples})")
-        file_desc = _describe_sam2({k: tuple(v.shape) for k, v in mapped.items()})
-        model_desc = _describe_sam2({k: tuple(v.shape) for k, v in expected.items()})
-        raise CheckpointError(
-            f"checkpoint file {file} does not fit the model: the checkpoint looks like "
-            f"{file_desc}, the model is {model_desc}; {'; '.join(problems)}"
-        )
-    new = sorted(k for k in expected if k not in mapped)
-    model.load_state_dict({k: mapped.get(k, v) for k, v in expected.items()}, strict=True)
-    report = LoadReport(
-        path=file,
-        kind="sam2",
-        loaded=tuple(sorted(mapped)),
-        new=tuple(new),
-        ignored=tuple(sorted(ignored)),
-    )
-    log.info("loaded checkpoint %s", report.summary())
-    return report
+    return _load_strictly(model, file, "sam2", mapped, ignored, _NEW_IN_IRSAM, _describe_sam2)
