@@ -229,10 +229,11 @@ EVALUATION = [
     "dataset.num_workers=0",
     "dataset.persistent_workers=false",
     "dataset.eval_batch_size=2",
-    "dataset.synthetic.image_size=64",
-    "dataset.synthetic.num_test=4",
 ]
 """Overrides for ``evaluate.py``: two test batches."""
+
+SYNTHETIC_EVALUATION = ["dataset.synthetic.image_size=64", "dataset.synthetic.num_test=4"]
+"""Added for ``evaluate.py`` on the synthetic default (no ``dataset=`` given)."""
 
 ONESHOT = ["backbone.image_size=64", "backbone.device=cpu", "progress=false"]
 """Overrides for ``oneshot.py``: a 64² encoder input (the algorithm is size-independent)."""
@@ -346,7 +347,8 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
             return argv + args + tiny + paths + [sweep], cwd
         return argv + args + tiny + paths + run_dir, cwd
     if stem == "evaluate":
-        return argv + args + EVALUATION + paths + run_dir, cwd
+        synthetic = [] if any(a.startswith("dataset=") for a in args) else SYNTHETIC_EVALUATION
+        return argv + args + EVALUATION + synthetic + paths + run_dir, cwd
     if stem == "predict":
         extra = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
         return argv + args + extra + ["extras.print_config=false"] + paths + run_dir, cwd
