@@ -76,18 +76,24 @@ def readme_commands() -> list[Command]:
 
 
 def _write_pairs(images: Path, masks: Path, count: int, split: str, size: int = 48) -> list[str]:
-    """``count`` synthetic image/mask pairs (PNG) named ``f0``, ``f1``, ..."""
+    """``count`` synthetic image/mask pairs (PNG) named ``f0``, ``f1``, ..., each with a target
+    (so any of them can be a one-shot reference)."""
     from irsam.data.io import encode_png
     from irsam.data.synthetic import render_synthetic_sample
 
     images.mkdir(parents=True, exist_ok=True)
     masks.mkdir(parents=True, exist_ok=True)
-    names = []
-    for i in range(count):
-        image, mask = render_synthetic_sample(i, split, i, size, size)
-        (images / f"f{i}.png").write_bytes(encode_png(image))
-        (masks / f"f{i}.png").write_bytes(encode_png(mask * 255))
-        names.append(f"f{i}")
+    names: list[str] = []
+    index = 0
+    while len(names) < count:
+        image, mask = render_synthetic_sample(0, split, index, size, size)
+        index += 1
+        if not mask.any():
+            continue
+        name = f"f{len(names)}"
+        (images / f"{name}.png").write_bytes(encode_png(image))
+        (masks / f"{name}.png").write_bytes(encode_png(mask * 255))
+        names.append(name)
     return names
 
 
@@ -129,7 +135,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     (my_set / "lists").mkdir()
     (my_set / "lists" / "train.txt").write_text("\n".join(names[:6]))
     (my_set / "lists" / "test.txt").write_text("\n".join(names[6:]))
-    _write_pairs(root / "frames", root / "masks", 3, "test")
+    _write_pairs(root / "frames", root / "masks", 3, "test", size=160)  # README clicks fit
     _write_pairs(root / "sequences" / "s1", root / "sequence_masks" / "s1", 3, "val")
 
     from PIL import Image
@@ -137,7 +143,9 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     frames = [
         np.asarray(Image.open(root / "frames" / f"f{i}.png").convert("RGB")) for i in range(3)
     ]
-    video = cv2.VideoWriter(str(root / "flight.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48))
+    video = cv2.VideoWriter(
+        str(root / "flight.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 160)
+    )
     for frame in frames:
         video.write(frame[..., ::-1].copy())
     video.release()
@@ -246,12 +254,12 @@ PLACEHOLDERS = (
     (r"^/data/my_set$", "my_set"),
     (r"^/weights/mobile_sam\.pt$", "weights"),
     (r"\.ckpt$|^<file\.ckpt>$", "checkpoint"),
-    (r"^<image or folder>$|^frames/?$|^<frames/?>$", "frames"),
-    (r"^<frame name>$", "frame"),
+    (r"^<image\|folder>$|^frames/?$|^<frames/?>$", "frames"),
+    (r"^<frame-name>$", "frame"),
     (r"^<mask\.png>$", "mask"),
     (r"^masks/?$", "masks"),
     (r"^<root/?>$", "sequences"),
-    (r"^<masks root/?>$", "sequence_masks"),
+    (r"^<masks-root/?>$", "sequence_masks"),
     (r"^flight\.mp4$", "video"),
     (r"^sensor_stack\.npy$", "stack"),
 )
