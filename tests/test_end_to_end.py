@@ -163,7 +163,7 @@ def test_optuna_sweep_two_trials(tmp_path: Path) -> None:
 OOM_PROBE = """# @package _global_
 defaults:
   - override /hydra/sweeper: optuna
-  - override /hydra/sweeper/sampler: grid
+  - override /hydra/sweeper/sampler: random
 optimized_metric: val/IoU_best
 test: false
 hydra:
@@ -171,15 +171,19 @@ hydra:
   sweeper:
     direction: maximize
     n_trials: 2
+    max_failure_rate: 1.0
+    sampler:
+      seed: 0
     params:
-      model.net.image_size: choice(128, 131072)
+      model.net.image_size: choice(131072, 128)
 """
-"""A two-trial Optuna grid whose second trial cannot allocate its 131072² input (~200 GB)."""
+"""Two Optuna trials (random sampler, seed 0: one of each value) of which one cannot allocate its
+131072² input (~200 GB)."""
 
 
 def test_optuna_sweep_survives_a_trial_that_runs_out_of_memory(tmp_path: Path) -> None:
-    """A trial whose allocation fails is recorded as failed (NaN) and the sweep finishes its
-    other trial instead of aborting (hydra-optuna-sweeper's max_failure_rate is 0)."""
+    """A trial whose allocation fails is recorded as failed and the sweep finishes its
+    other trial instead of aborting (the project's sweeps set max_failure_rate: 1.0, as here)."""
     configs = tmp_path / "configs" / "hparams_search"
     configs.mkdir(parents=True)
     (configs / "oom_probe.yaml").write_text(OOM_PROBE)

@@ -114,7 +114,8 @@ def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> No
         result, _ = evaluate(cfg)
         results.append(result)
         assert (tmp_path / run / "results.json").is_file()
-        assert (tmp_path / run / "results.md").read_text().startswith("| IoU (%)")
+        report = (tmp_path / run / "results.md").read_text()
+        assert report.startswith("**Protocol:** synthetic") and "\n| IoU (%) |" in report
         assert (tmp_path / run / "pd_fa_curve.csv").is_file() and (
             tmp_path / run / "pd_fa_curve.png"
         ).is_file()

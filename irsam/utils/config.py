@@ -121,8 +121,9 @@ def task_wrapper(
 ) -> Callable[[DictConfig], tuple[dict, dict]]:
     """Run a task with extras applied, log failures with the run folder, and close wandb runs.
 
-    In a multirun, a trial that runs out of memory returns a NaN ``optimized_metric`` instead of
-    raising: Optuna records the trial as failed (a NaN value) and the sweep goes on; a plain
+    In a multirun, a trial that runs out of memory logs the error and returns no
+    ``optimized_metric`` instead of raising: hydra-optuna-sweeper records the trial as failed and,
+    with ``max_failure_rate: 1.0`` (``conf/hparams_search/irsam_optuna.yaml``), goes on; a plain
     grid moves on to its next job.
 
     Arguments:
@@ -144,7 +145,7 @@ def task_wrapper(
                 raise
             log.exception("out of memory: this sweep trial is marked failed")
             name = cfg.get("optimized_metric") or "val/IoU_best"
-            return {name: float("nan")}, {"optimized_metric": float("nan")}
+            return {name: float("nan")}, {"optimized_metric": None}
         finally:
             log.info("Output dir: %s", cfg.paths.output_dir)
             try:
