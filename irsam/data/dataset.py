@@ -15,6 +15,7 @@ Items without ground truth (prediction) have no ``mask``, ``edge`` or ``mask_nat
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,7 +63,7 @@ def _expand(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
-class IRSTDDatasetBase(Dataset):
+class IRSTDDatasetBase(Dataset, abc.ABC):
     """Shared item builder: augmentation or evaluation sizing, edge target, tensor conversion.
 
     Subclasses provide :meth:`__len__`, :meth:`name` and :meth:`decode`.
@@ -117,10 +118,11 @@ class IRSTDDatasetBase(Dataset):
             else None
         )
 
+    @abc.abstractmethod
     def __len__(self) -> int:
         """Number of items."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def name(self, index: int) -> str:
         """Name of item ``index`` (no extension).
 
@@ -129,8 +131,8 @@ class IRSTDDatasetBase(Dataset):
         Returns:
           str: the name.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Decode item ``index`` at native resolution.
 
@@ -139,7 +141,6 @@ class IRSTDDatasetBase(Dataset):
         Returns:
           tuple: image H×W×3 float32 RGB 0–255; mask H×W uint8 {0, 1} or None.
         """
-        raise NotImplementedError
 
     def reseed(self, seed: int) -> None:
         """Reseed the training augmentation (called per DataLoader worker).

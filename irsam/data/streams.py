@@ -18,6 +18,7 @@ worker k yields the frames whose index is k modulo the number of workers. See
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +78,7 @@ def _check_dtype(dtype: np.dtype, source: Path) -> None:
         )
 
 
-class FrameStream(IterableDataset):
+class FrameStream(IterableDataset, abc.ABC):
     """Base class: yields loader items from :meth:`frames` (index, H×W×3 float32 0–255 RGB).
 
     Arguments:
@@ -94,13 +95,13 @@ class FrameStream(IterableDataset):
         self.image_size = int(image_size)
         self.high_bit_norm = high_bit_norm
 
+    @abc.abstractmethod
     def frame_count(self) -> int | None:
         """Number of frames, when the source knows it (videos report an estimate)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def frames(self) -> Iterator[tuple[int, str, np.ndarray]]:
         """Yield (frame index, name, H×W×3 float32 RGB 0–255) in order."""
-        raise NotImplementedError
 
     def _item(self, index: int, name: str, image: np.ndarray) -> dict[str, Any]:
         height, width = image.shape[:2]
