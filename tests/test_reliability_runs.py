@@ -92,6 +92,25 @@ def test_predict_skips_an_unreadable_frame_and_reports_it(
     assert any("skipped 1 unreadable frame" in r.getMessage() for r in caplog.records)
 
 
+def test_predict_with_ground_truth_skips_an_unreadable_mask(
+    short_run: Path, tmp_path: Path
+) -> None:
+    """With gt=<masks>, a corrupt mask leaves its image out (not scored), listed in skipped.txt;
+    the other images are written and scored."""
+    inputs = _frames(tmp_path / "frames", count=3, corrupt=-1)
+    masks = tmp_path / "gt"
+    masks.mkdir()
+    for k in range(3):
+        mask = np.zeros((48, 48), np.uint8)
+        mask[10:14, 10:14] = 255
+        (masks / f"f{k:02d}.png").write_bytes(b"" if k == 1 else encode_png(mask))
+    summary, _ = predict(_predict_config(short_run, tmp_path, inputs, f"gt={masks}"))
+    out = tmp_path / "pred"
+    assert summary["images"] == 2 and list(summary["skipped"]) == [str(masks / "f01.png")]
+    assert "empty (0 bytes)" in (out / "skipped.txt").read_text()
+    assert (out / "results.json").is_file() and 0.0 <= summary["test/IoU"] <= 1.0
+
+
 def test_predict_on_error_stop_names_the_frame_and_the_switch(
     short_run: Path, tmp_path: Path
 ) -> None:

@@ -273,3 +273,54 @@ def preflight(
         raise DatasetError(format_bad_files(bad, dataset))
     count = sum(len(samples) for samples in parts.values())
     log.info("pre-flight check: %d samples of %s (%s) decode", count, dataset, ", ".join(parts))
+
+
+class SkippedFiles:
+    """Files left out before a prediction run, reported like a stream's skipped frames.
+
+    Arguments:
+      skipped (dict[str, str]): file → reason.
+    """
+
+    def __init__(self, skipped: dict[str, str]) -> None:
+        self.skipped = dict(skipped)
+
+    def missing(self, written: set[str]) -> dict[str, str]:
+        """The skipped files (``written`` is not needed: they were never loaded).
+
+        Arguments:
+          written (set[str]): names the prediction wrote.
+        Returns:
+          dict[str, str]: file → reason.
+        """
+        return dict(self.skipped)
+
+
+def drop_unreadable(
+    samples: Sequence[Sample], on_error: str = "skip"
+) -> tuple[list[Sample], SkippedFiles]:
+    """Pre-flight check of prediction inputs (images with ground truth): leave bad pairs out.
+
+    Arguments:
+      samples (Sequence[Sample]): images and their ground-truth masks.
+      on_error (str): ``skip`` (warn per bad file, drop its sample) or ``stop`` (raise).
+    Returns:
+      tuple[list[Sample], SkippedFiles]: the readable samples and the skipped files with reasons.
+    Raises:
+      DatasetError: ``on_error=stop`` and a file cannot be read (all are listed).
+    """
+    if on_error not in ("skip", "stop"):
+        raise ValueError(f"on_error={on_error!r} is not one of skip, stop.")
+    bad = check_samples({"input": samples})
+    if bad and on_error == "stop":
+        lines = [f"    {item.path}: {item.problem}" for item in bad]
+        raise DatasetError(
+            f"{len(bad)} input file(s) cannot be read:\n"
+            + "\n".join(lines)
+            + "\nReplace them or move them out of the input, or pass on_error=skip."
+        )
+    names = {item.path for item in bad}
+    for item in bad:
+        log.warning("skipping %s (on_error=skip): %s", item.path, item.problem)
+    kept = [s for s in samples if Path(s.image_path) not in names and s.mask_path not in names]
+    return kept, SkippedFiles({str(item.path): item.problem for item in bad})

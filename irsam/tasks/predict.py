@@ -23,6 +23,7 @@ from irsam.callbacks import PredictionWriter
 from irsam.data.collate import collate_irstd
 from irsam.data.dataset import IRSTDDataset
 from irsam.data.layouts import collect_samples
+from irsam.data.preflight import drop_unreadable
 from irsam.data.streams import open_stream
 from irsam.lit_module import IRSAMLitModule
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
@@ -61,9 +62,11 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     elif cfg.backend != "torch":
         raise ValueError(f"backend={cfg.backend!r} must be torch or onnx.")
     options = checkpoint_data_options(cfg, module)
+    source: Any = None
     if cfg.get("gt"):
+        samples, source = drop_unreadable(collect_samples(cfg.input, cfg.gt), cfg.on_error)
         dataset: Any = IRSTDDataset(
-            collect_samples(cfg.input, cfg.gt),
+            samples,
             stage="eval",
             image_size=options["image_size"],
             eval_resize=options.get("eval_resize", "resize"),
@@ -73,7 +76,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             cache_images=False,
         )
     else:  # an image, a folder of frames, a video, a multi-page TIFF or a .npy stack, streamed
-        dataset = open_stream(
+        dataset = source = open_stream(
             cfg.input, options["image_size"], options["high_bit_norm"], on_error=cfg.on_error
         )
     loader = DataLoader(
@@ -91,7 +94,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         track_max_gap=cfg.track_max_gap,
         video=str(output / "overlay.avi") if cfg.save_overlay_video else None,
         video_fps=float(getattr(dataset, "fps", None) or cfg.video_fps),
-        source=None if cfg.get("gt") else dataset,
+        source=source,
     )
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer], logger=False)
     summary: dict[str, Any] = {"output": str(output)}

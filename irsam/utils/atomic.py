@@ -35,6 +35,10 @@ class OutputWriteError(OSError):
     ``errno`` is the one of the underlying error; the message names the folder and the fix.
     """
 
+    def __str__(self) -> str:
+        """The message alone (without OSError's ``[Errno N]`` prefix)."""
+        return str(self.strerror)
+
 
 def _free_bytes(folder: Path) -> int | None:
     """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
