@@ -21,7 +21,7 @@ from irsam.outputs import (
     write_targets_csv,
 )
 from irsam.tracking import OverlayVideoWriter, TrackerState, draw_track_ids, update_tracks
-from irsam.utils import atomic_save_torch, get_logger
+from irsam.utils import atomic_save_torch, atomic_write_bytes, ensure_writable_dir, get_logger
 from irsam.visualize import overlay, panel, to_uint8_rgb
 
 log = get_logger(__name__)
@@ -47,26 +47,38 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class SamplePredictionLogger(L.Callback):
-    """Every N epochs, log image | ground truth | prediction panels of a few validation images.
+    """Log image | ground truth | prediction panels of a few validation images.
 
-    Panels go to TensorBoard / wandb loggers when present, and always to
-    ``<run>/samples/epoch_<E>.png`` (rank 0 only).
+    A panel is made at the first validation epoch of the run, every ``every_n_epochs`` epochs
+    and at the last epoch (``trainer.max_epochs``), so every run with validation has at least
+    one, however short. Panels go to TensorBoard / wandb loggers when present, and always to
+    ``<run>/samples/epoch_<E>.png`` (rank 0 only). The prediction column is the overlay of
+    :func:`irsam.visualize.overlay` (targets coloured by the metrics' matching, with a legend).
 
     Arguments:
-      every_n_epochs (int): logging frequency in epochs.
+      every_n_epochs (int): logging interval in epochs (at least 1).
       num_samples (int): number of validation images per panel.
     """
 
     def __init__(self, every_n_epochs: int = 5, num_samples: int = 4) -> None:
-        self.every_n_epochs = every_n_epochs
+        if int(every_n_epochs) < 1:
+            raise ValueError(
+                f"callbacks.sample_predictions.every_n_epochs={every_n_epochs} must be >= 1."
+            )
+        self.every_n_epochs = int(every_n_epochs)
         self.num_samples = num_samples
         self._rows: list[np.ndarray] = []
+        self.panels = 0
 
     def _active(self, trainer: L.Trainer) -> bool:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return False
+        epoch = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and trainer.max_epochs > 0
         return (
-            not trainer.sanity_checking
-            and trainer.is_global_zero
-            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+            self.panels == 0
+            or epoch % self.every_n_epochs == 0
+            or (last and epoch >= trainer.max_epochs)
         )
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -99,11 +111,16 @@ class SamplePredictionLogger(L.Callback):
         """Write the panel to disk and to image-capable loggers."""
         if not self._active(trainer) or not self._rows:
             return
-        grid = np.concatenate(self._rows, axis=0)
+        width = max(row.shape[1] for row in self._rows)
+        grid = np.concatenate(
+            [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in self._rows],
+            axis=0,
+        )
         write_png(
             Path(trainer.default_root_dir) / "samples" / f"epoch_{trainer.current_epoch:03d}.png",
             grid,
         )
+        self.panels += 1
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # wandb
                 logger.log_image(key="val/samples", images=[grid], step=trainer.global_step)
@@ -123,15 +140,22 @@ class PredictionWriter(L.Callback):
     each target a track id (:func:`irsam.tracking.update_tracks`) and can be written as an overlay
     video; streams are read in order by one process.
 
+    The output folder is checked for writing at ``setup`` (before any image is segmented). With
+    a ``source`` (a frame stream), the frames it skipped as unreadable (``on_error=skip``) are
+    listed in ``skipped.txt`` (``file<TAB>reason`` per line) and in :attr:`skipped`, and a
+    warning names them; ``targets.csv`` is written as usual.
+
     Arguments:
       output_dir (str): folder receiving ``masks/``, ``overlays/``, ``probs/`` and ``targets.csv``.
-      overlays (bool): write colour overlays (with ground truth: green hit, red false alarm,
-        yellow miss).
+      overlays (bool): write colour overlays (targets coloured by the metrics' matching, with a
+        legend: with ground truth green hit, yellow missed, red false alarm; without, cyan).
       probabilities (bool): write float32 probability maps as TIFF.
       track_radius (float): frame-to-frame association radius in pixels (frame streams).
       track_max_gap (int): frames a track may go undetected before it ends.
       video (str | None): overlay video file for frame streams (None = no video).
       video_fps (float): frame rate of that video.
+      source (FrameStream | None): the stream being predicted, asked for its skipped frames
+        (:meth:`irsam.data.streams.FrameStream.missing`) at the end.
     """
 
     def __init__(
@@ -143,8 +167,11 @@ class PredictionWriter(L.Callback):
         track_max_gap: int = 2,
         video: str | None = None,
         video_fps: float = 25.0,
+        source: Any | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
+        self.source = source
+        self.skipped: dict[str, str] = {}
         self.overlays = overlays or video is not None
         self.probabilities = probabilities
         self.track_radius = track_radius
@@ -153,8 +180,13 @@ class PredictionWriter(L.Callback):
         self.video_fps = video_fps
         self._start()
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Check that the output folder can be written, before any image is segmented."""
+        ensure_writable_dir(self.output_dir, "prediction output folder")
+
     def _start(self, *_: Any) -> None:
         self.rows: list[tuple[Any, ...]] = []
+        self.written: set[str] = set()
         self.images = 0
         self.tracked = False
         self.tracks = TrackerState()
@@ -210,6 +242,7 @@ class PredictionWriter(L.Callback):
                         self.video = OverlayVideoWriter(self.video_path, fps=self.video_fps)
                     self.video.write(draw_track_ids(picture, centroids, ids))
             self.rows.extend(rows)
+            self.written.add(name)
             self.images += 1
 
     def _finish(self, trainer: L.Trainer, *_: Any) -> None:
@@ -224,6 +257,21 @@ class PredictionWriter(L.Callback):
         if trainer.is_global_zero:
             columns = TARGET_COLUMNS + TRACK_COLUMNS if self.tracked else TARGET_COLUMNS
             write_targets_csv(self.output_dir / "targets.csv", rows, columns)
+            self._report_skipped()
+
+    def _report_skipped(self) -> None:
+        """Write ``skipped.txt`` and warn when the source skipped unreadable frames."""
+        self.skipped = {} if self.source is None else self.source.missing(self.written)
+        if not self.skipped:
+            return
+        text = "".join(f"{file}\t{reason}\n" for file, reason in self.skipped.items())
+        atomic_write_bytes(self.output_dir / "skipped.txt", text.encode("utf-8"), what="report")
+        log.warning(
+            "%d unreadable frame(s) skipped (on_error=skip), listed in %s:\n%s",
+            len(self.skipped),
+            self.output_dir / "skipped.txt",
+            "\n".join(f"    {file}: {reason}" for file, reason in self.skipped.items()),
+        )
 
     on_test_epoch_start = _start
     on_predict_epoch_start = _start

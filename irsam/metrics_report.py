@@ -3,23 +3,28 @@
 
 * :func:`metric_rules`: the metric options in force, for results.json (docs/metrics.md §13);
 * :func:`write_curves`: PR and ROC curves as CSV and PNG (docs/metrics.md §10);
+* :func:`write_pd_fa_curve`: the Pd–Fa curve of ``evaluate.py`` as CSV and PNG;
 * :func:`write_per_image`: every image's scores as CSV (docs/metrics.md §11);
 * :func:`report_markdown`: the extra metrics, the size-bin table and the worst images as
   Markdown.
 
-The evaluation task calls :func:`write_report`, which does all of it.
+The evaluation task calls :func:`write_report`, which does all of it. Every file is written
+atomically (:mod:`irsam.utils.atomic`), and every point of a plotted curve whose threshold is
+labelled carries that threshold as text next to it (at most :data:`MAX_THRESHOLD_LABELS` labels
+per curve, evenly spread, so the plot stays readable).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from irsam.metrics import MATCH_DISTANCE, IRSTDMetrics
-from irsam.utils import get_logger
+from irsam.utils import atomic_write_bytes, get_logger
 
 log = get_logger(__name__)
 
@@ -33,6 +38,9 @@ PR_COLUMNS: tuple[str, ...] = (
 )
 ROC_COLUMNS: tuple[str, ...] = ("threshold", "fpr", "tpr", "mean_fpr", "mean_tpr")
 IMAGE_COLUMNS: tuple[str, ...] = ("name", "IoU", "targets", "missed", "fa_pixels", "Fa")
+PD_FA_COLUMNS: tuple[str, ...] = ("threshold", "Pd", "Fa", "IoU")
+MAX_THRESHOLD_LABELS = 8
+"""At most this many points of a plotted curve are labelled with their threshold."""
 
 
 def metric_rules(metric: IRSTDMetrics) -> dict[str, Any]:
@@ -72,12 +80,106 @@ def metric_rules(metric: IRSTDMetrics) -> dict[str, Any]:
 
 
 def _write_csv(path: Path, columns: Sequence[str], data: Mapping[str, Sequence[Any]]) -> Path:
-    """Write columns of equal length as CSV with a header row."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows(zip(*(data[c] for c in columns), strict=True))
+    """Write columns of equal length as CSV with a header row, atomically."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows(zip(*(data[c] for c in columns), strict=True))
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"), what="report")
     return path
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def label_thresholds(
+    axis: Any,
+    x: Sequence[float],
+    y: Sequence[float],
+    thresholds: Sequence[float],
+    fmt: str = "{:.2f}",
+    limit: int = MAX_THRESHOLD_LABELS,
+) -> list[Any]:
+    """Write each point's threshold next to it (at most ``limit`` points, evenly spread).
+
+    Arguments:
+      axis (matplotlib Axes): the plot.
+      x (Sequence[float]): x coordinates of the curve's points.
+      y (Sequence[float]): y coordinates.
+      thresholds (Sequence[float]): the threshold of each point.
+      fmt (str): format of a label.
+      limit (int): most labels drawn.
+    Returns:
+      list: the matplotlib ``Text`` objects drawn (their text is ``fmt.format(threshold)``).
+    """
+    count = len(thresholds)
+    if count == 0:
+        return []
+    step = max(1, math.ceil(count / limit))
+    picks = sorted(set(range(0, count, step)) | {count - 1})
+    texts = []
+    for k in picks:
+        if not (math.isfinite(x[k]) and math.isfinite(y[k])):
+            continue
+        texts.append(
+            axis.annotate(
+                fmt.format(thresholds[k]),
+                (x[k], y[k]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+                color="0.25",
+            )
+        )
+    return texts
+
+
+def _save_figure(plt: Any, figure: Any, path: Path) -> Path:
+    """Render a figure to PNG bytes, write them atomically and close the figure."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue(), what="report")
+    return path
+
+
+def curve_figure(curves: Mapping[str, Sequence[float]], kind: str) -> Any:
+    """The PR (``kind="pr"``) or ROC (``kind="roc"``) plot, points labelled with thresholds.
+
+    Arguments:
+      curves (Mapping[str, Sequence[float]]): ``report()["curves"]`` (probability thresholds).
+      kind (str): ``pr`` or ``roc``.
+    Returns:
+      matplotlib Figure: the plot (the caller saves and closes it).
+    """
+    plt = _pyplot()
+    if plt is None:
+        raise ImportError("matplotlib is needed to plot curves: pip install matplotlib")
+    x, y, xlabel, ylabel = {
+        "pr": ("recall", "precision", "recall", "precision"),
+        "roc": ("fpr", "tpr", "false-positive rate", "true-positive rate"),
+    }[kind]
+    figure, axis = plt.subplots(figsize=(4.5, 4.0), dpi=120)
+    axis.plot(curves[x], curves[y], marker=".", label="pooled")
+    axis.plot(curves[f"mean_{x}"], curves[f"mean_{y}"], "--", label="mean of images")
+    label_thresholds(axis, list(curves[x]), list(curves[y]), list(curves["threshold"]))
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(f"{kind.upper()} (labels: probability threshold)", fontsize=9)
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return figure
 
 
 def write_curves(curves: Mapping[str, Sequence[float]], out_dir: str | Path) -> list[Path]:
@@ -88,39 +190,70 @@ def write_curves(curves: Mapping[str, Sequence[float]], out_dir: str | Path) -> 
       out_dir (str | Path): folder (created).
     Returns:
       list[Path]: the files written: ``pr_curve.csv``, ``roc_curve.csv`` and, with matplotlib,
-      ``pr_curve.png`` and ``roc_curve.png``.
+      ``pr_curve.png`` and ``roc_curve.png`` (points labelled with their thresholds).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = [
         _write_csv(out / "pr_curve.csv", PR_COLUMNS, curves),
         _write_csv(out / "roc_curve.csv", ROC_COLUMNS, curves),
     ]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         log.warning("matplotlib is not installed: PR/ROC curves written as CSV only")
         return files
-    for name, x, y, xlabel, ylabel in (
-        ("pr_curve", "recall", "precision", "recall", "precision"),
-        ("roc_curve", "fpr", "tpr", "false-positive rate", "true-positive rate"),
-    ):
-        figure, axis = plt.subplots(figsize=(4.5, 4.0), dpi=120)
-        axis.plot(curves[x], curves[y], label="pooled")
-        axis.plot(curves[f"mean_{x}"], curves[f"mean_{y}"], "--", label="mean of images")
-        axis.set_xlabel(xlabel)
-        axis.set_ylabel(ylabel)
-        axis.set_xlim(0, 1)
-        axis.set_ylim(0, 1.02)
-        axis.grid(alpha=0.3)
-        axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / f"{name}.png")
-        plt.close(figure)
-        files.append(out / f"{name}.png")
+    for kind in ("pr", "roc"):
+        files.append(_save_figure(plt, curve_figure(curves, kind), out / f"{kind}_curve.png"))
+    return files
+
+
+def pd_fa_figure(curve: Mapping[str, Sequence[float]]) -> Any:
+    """The Pd–Fa plot (Fa × 10⁶ on a symmetric-log axis, Pd in %), points labelled with their
+    logit thresholds.
+
+    Arguments:
+      curve (Mapping[str, Sequence[float]]): ``threshold`` (logits), ``Pd`` and ``Fa``
+        (fractions) of equal length, e.g. ``PdFaCurve.compute()`` as lists.
+    Returns:
+      matplotlib Figure: the plot (the caller saves and closes it).
+    """
+    plt = _pyplot()
+    if plt is None:
+        raise ImportError("matplotlib is needed to plot the Pd-Fa curve: pip install matplotlib")
+    fa = [float(v) * 1e6 for v in curve["Fa"]]
+    pd = [float(v) * 100 for v in curve["Pd"]]
+    figure, axis = plt.subplots(figsize=(5, 4))
+    axis.plot(fa, pd, marker="o")
+    label_thresholds(axis, fa, pd, [float(t) for t in curve["threshold"]], fmt="{:g}")
+    axis.set_xscale("symlog", linthresh=1.0)
+    axis.set_xlabel("Fa (1e-6)")
+    axis.set_ylabel("Pd (%)")
+    axis.set_title("Pd-Fa over logit thresholds (labels: threshold)")
+    axis.grid(True, alpha=0.3)
+    return figure
+
+
+def write_pd_fa_curve(curve: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write the Pd–Fa curve as ``pd_fa_curve.csv`` and, with matplotlib, ``pd_fa_curve.png``.
+
+    Arguments:
+      curve (Mapping[str, Any]): ``threshold``, ``Pd``, ``Fa``, ``IoU``: equal-length sequences or
+        1-D tensors (``PdFaCurve.compute()``).
+      out_dir (str | Path): folder (created).
+    Returns:
+      list[Path]: the files written.
+    """
+    out = Path(out_dir)
+    data = {
+        key: value.tolist() if hasattr(value, "tolist") else list(value)
+        for key, value in curve.items()
+        if key in PD_FA_COLUMNS
+    }
+    files = [_write_csv(out / "pd_fa_curve.csv", PD_FA_COLUMNS, data)]
+    plt = _pyplot()
+    if plt is None:
+        log.warning("matplotlib is not installed: the Pd-Fa curve is written as CSV only")
+        return files
+    files.append(_save_figure(plt, pd_fa_figure(data), out / "pd_fa_curve.png"))
     return files
 
 
@@ -134,7 +267,6 @@ def write_per_image(images: Sequence[Mapping[str, Any]], path: str | Path) -> Pa
       Path: the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = {c: [row[c] for row in images] for c in IMAGE_COLUMNS}
     return _write_csv(path, IMAGE_COLUMNS, columns)
 
@@ -222,11 +354,16 @@ def write_report(report: Mapping[str, Any], out_dir: str | Path) -> str:
 __all__ = [
     "EXTRA_GROUPS",
     "IMAGE_COLUMNS",
+    "PD_FA_COLUMNS",
     "PR_COLUMNS",
     "ROC_COLUMNS",
+    "curve_figure",
+    "label_thresholds",
     "metric_rules",
+    "pd_fa_figure",
     "report_markdown",
     "write_curves",
+    "write_pd_fa_curve",
     "write_per_image",
     "write_report",
 ]

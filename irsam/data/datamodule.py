@@ -10,6 +10,12 @@ the smallest lossless form (grey uint8 for 8-bit grey data). The cache lives in 
 with ``num_workers > 0`` every worker fills its own copy, and the copies survive between
 epochs only with ``persistent_workers: true``; budget RAM ≈ workers × dataset size
 (IRSTD-1k: ~260 MB per copy, NUDT-SIRST: ~90 MB).
+
+Pre-flight check (``preflight``, :mod:`irsam.data.preflight`): at the first ``setup`` of a
+stage, every image and mask file of the splits the stage uses is decoded once, and one error
+lists all files that would fail to load. ``fit`` checks train, val *and* test, because
+``train.py`` tests the selected checkpoint after fitting: a bad test image fails in seconds,
+not after the training. Results are cached by file size and modification time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import functools
 import os
 import random
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,12 +38,22 @@ from irsam.data.collate import collate_irstd
 from irsam.data.dataset import IRSTDDataset, IRSTDDatasetBase
 from irsam.data.errors import DatasetError
 from irsam.data.io import HighBitNorm
-from irsam.data.layouts import resolve_splits
+from irsam.data.layouts import resolve_splits, split_files, split_spec
+from irsam.data.preflight import default_cache_path, preflight
 from irsam.data.synthetic import SyntheticIRSTDDataset
 from irsam.data.transforms import EvalResize
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
+
+STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
+    "fit": ("train", "val", "test"),  # train.py tests after fitting: check the test files up front
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+    None: ("train", "val", "test"),
+}
+"""The splits whose files the pre-flight check reads at each Lightning stage."""
 
 
 def _plain(value: Any) -> Any:
@@ -103,6 +120,10 @@ class IRSTDDataModule(LightningDataModule):
       synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``image_size``
         (native side), ``num_train``, ``num_val``, ``num_test`` and ``render`` (options of
         :func:`irsam.data.synthetic.render_synthetic_sample`).
+      preflight (bool): decode every file of the stage's splits at ``setup`` and raise one
+        error listing the bad ones (see the module docstring; files on disk only).
+      preflight_cache (str | None): JSON cache file of the files that passed; None =
+        :func:`irsam.data.preflight.default_cache_path` (``~/.cache/irsam/preflight.json``).
     """
 
     def __init__(
@@ -130,6 +151,8 @@ class IRSTDDataModule(LightningDataModule):
         mask_size_mismatch: str = "error",
         augmentation: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
+        preflight: bool = True,
+        preflight_cache: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -166,6 +189,40 @@ class IRSTDDataModule(LightningDataModule):
         self.train_dataset: IRSTDDatasetBase | None = None
         self.val_dataset: IRSTDDatasetBase | None = None
         self.test_dataset: IRSTDDatasetBase | None = None
+        self.preflight = bool(preflight)
+        self.preflight_cache = (
+            default_cache_path() if preflight_cache is None else Path(preflight_cache).expanduser()
+        )
+        self.split_list_files: dict[str, Path | None] = {}
+        self._checked: set[str] = set()
+
+    def check_files(self, stage: str | None = None) -> None:
+        """Pre-flight check of the files of the splits ``stage`` uses (each split once).
+
+        Arguments:
+          stage (str | None): Lightning stage; see :data:`STAGE_SPLITS`.
+        Raises:
+          DatasetError: one or more files would fail to load (all are listed).
+        """
+        if not self.preflight:
+            return
+        datasets = {"train": self.train_dataset, "val": self.val_dataset, "test": self.test_dataset}
+        parts = {
+            key: datasets[key].samples  # type: ignore[union-attr]
+            for key in STAGE_SPLITS.get(stage, STAGE_SPLITS[None])
+            if key not in self._checked and isinstance(datasets[key], IRSTDDataset)
+        }
+        if not parts:
+            return
+        preflight(
+            parts,
+            dataset=f"dataset {self.name}"
+            + ("" if self.root == os.devnull else f" at {self.root}"),
+            mask_size_mismatch=self.mask_size_mismatch,
+            cache_path=self.preflight_cache,
+            list_files=self.split_list_files,
+        )
+        self._checked.update(parts)
 
     def _build(self, stage: str, samples_or_split: Any) -> IRSTDDatasetBase:
         """Build one dataset: ``stage`` is ``train`` or ``eval``."""
@@ -190,14 +247,21 @@ class IRSTDDataModule(LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the datasets (once; later calls are no-ops).
+        """Build the datasets (once), then run the pre-flight check of the stage's splits.
 
         Arguments:
           stage (str | None): Lightning stage (``fit``, ``validate``, ``test``, ``predict``);
-            all three datasets are built whatever the stage, since the checks are cheap.
+            all three datasets are built whatever the stage, since the checks are cheap; the
+            files are decoded for the splits of :data:`STAGE_SPLITS` only.
+        Raises:
+          DatasetError: a bad split definition, or files that would fail to load.
         """
-        if self.train_dataset is not None:
-            return
+        if self.train_dataset is None:
+            self._build_datasets()
+        self.check_files(stage)
+
+    def _build_datasets(self) -> None:
+        """Resolve the splits and build the train, val and test datasets."""
         if self.synthetic is not None:
             counts = {
                 key: int(self.synthetic.get(f"num_{key}", 0)) for key in ("train", "val", "test")
@@ -219,6 +283,12 @@ class IRSTDDataModule(LightningDataModule):
             )
             counts = {key: len(value) for key, value in parts.items()}
             source = f"{self.root} (split {self.split!r})"
+            files = split_files(self.root, split_spec(self.splits, self.split))  # type: ignore[arg-type]
+            self.split_list_files = {
+                "train": files["trainval"],
+                "val": files["val"] or files["trainval"],
+                "test": files["test"],
+            }
         self.train_dataset = self._build("train", parts["train"])
         self.val_dataset = self._build("eval", parts["val"])
         self.test_dataset = self._build("eval", parts["test"])

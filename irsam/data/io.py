@@ -26,13 +26,37 @@ HighBitNorm = Literal["percentile", "minmax", "bit_depth"]
 
 
 class ImageReadError(ValueError):
-    """An image or mask file is missing, corrupt, truncated or of an unsupported kind."""
+    """An image or mask file is missing, corrupt, truncated or of an unsupported kind.
+
+    Arguments:
+      message (str): the full message: the file, what is wrong and the fix.
+      reason (str | None): what is wrong, without file name or fix (for callers that give
+        their own fix, e.g. prediction, which has no split file); None = ``message``.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+
+def _decode_problem(path: Path, err: BaseException) -> str:
+    """What is wrong with a file that failed to decode, in words (for error messages)."""
+    if path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    text = str(err)
+    if isinstance(err, UnidentifiedImageError) or "not a TIFF" in text:
+        return f"not an image file of a known format ({text})"
+    if "truncated" in text or "failed to read" in text or "ended prematurely" in text:
+        return f"truncated: the image data ends early ({text})"
+    return f"cannot decode the image ({text}); the file is corrupt"
 
 
 def _decode(path: Path) -> np.ndarray:
     """Decode a file into an array ``H×W`` or ``H×W×C`` of its stored dtype (palette expanded)."""
     if not path.is_file():
-        raise ImageReadError(f"{path}: file not found. Check the path or the dataset root.")
+        raise ImageReadError(
+            f"{path}: file not found. Check the path or the dataset root.", "file not found"
+        )
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             array = tifffile.imread(path)
@@ -53,17 +77,35 @@ def _decode(path: Path) -> np.ndarray:
         ValueError,
         tifffile.TiffFileError,
     ) as err:
+        problem = _decode_problem(path, err)
         raise ImageReadError(
-            f"{path}: cannot decode the image ({err}). The file is corrupt, truncated or not an "
-            "image: re-export or re-download it, or remove it from the split file."
+            f"{path}: {problem}. Re-export or re-download it, or remove it from the split file.",
+            problem,
         ) from err
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # channel-first TIFF
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        raise ImageReadError(
-            f"{path}: unsupported array shape {array.shape}; expected H×W, H×W×1, H×W×3 or H×W×4."
-        )
+        reason = f"unsupported array shape {array.shape}; expected H×W, H×W×1, H×W×3 or H×W×4"
+        raise ImageReadError(f"{path}: {reason}.", reason)
     return array
+
+
+def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+    """Decode a file exactly as :func:`read_image` / :func:`read_mask` do and return its size.
+
+    The full decode (not just the header) catches truncated PNG, JPEG, BMP and TIFF data; the
+    pre-flight check of :mod:`irsam.data.preflight` runs it on every file of a split.
+
+    Arguments:
+      path (str | PathLike): an image or mask file.
+    Returns:
+      tuple[int, int]: (height, width) in pixels.
+    Raises:
+      ImageReadError: the file is missing, empty, corrupt, truncated, not an image or of an
+        unsupported shape (``reason`` says which).
+    """
+    array = _decode(Path(path))
+    return int(array.shape[0]), int(array.shape[1])
 
 
 def to_unit_range(array: np.ndarray, high_bit_norm: HighBitNorm, path: Path) -> np.ndarray:

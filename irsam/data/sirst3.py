@@ -64,17 +64,15 @@ class UnionDataModule(IRSTDDataModule):
         self.member_test_datasets: dict[str, IRSTDDatasetBase] = {}
         self.member_records: dict[str, dict[str, Any]] = {}
 
-    def setup(self, stage: str | None = None) -> None:
-        """Resolve every present member's split and build the union datasets (once).
+    def _build_datasets(self) -> None:
+        """Resolve every present member's split and build the union datasets.
 
-        Arguments:
-          stage (str | None): Lightning stage (all datasets are built whatever the stage).
+        :meth:`IRSTDDataModule.setup` calls it once, then runs the pre-flight check.
+
         Raises:
           DatasetError: no member is present, a member's split is broken, or two members
             share an image name.
         """
-        if self.train_dataset is not None:
-            return
         parts: dict[str, list] = {"train": [], "val": [], "test": []}
         owner: dict[str, str] = {}
         for member, spec in self.members.items():

@@ -14,6 +14,10 @@ stem), ``path`` (str, the source file), ``frame_index`` (int, 0-based).
 frames; ``percentile`` stretches each frame on its own). With several ``DataLoader`` workers,
 worker k yields the frames whose index is k modulo the number of workers. See
 ``docs/peft-export.md``.
+
+Unreadable frames of a folder (``on_error``, the one-shot tool's option and values): ``skip``
+(default) logs a warning per bad frame, goes on with the next, and the frames are listed by
+:meth:`FrameStream.missing` for the run's report; ``stop`` raises at the first one.
 """
 
 from __future__ import annotations
@@ -37,11 +41,16 @@ from irsam.data.io import (
     read_image,
     to_unit_range,
 )
+from irsam.utils import get_logger
+
+log = get_logger(__name__)
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 """File suffixes (lower case) read as videos through OpenCV."""
 STACK_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 """Pixel types accepted in TIFF pages and ``.npy`` stacks (8/16-bit sensor data, float)."""
+ON_ERROR = ("skip", "stop")
+"""Values of ``on_error``: what a frame stream does with a frame it cannot decode."""
 
 
 def frame_to_rgb(array: np.ndarray, high_bit_norm: HighBitNorm, source: Path) -> np.ndarray:
@@ -102,6 +111,17 @@ class FrameStream(IterableDataset, abc.ABC):
     @abc.abstractmethod
     def frames(self) -> Iterator[tuple[int, str, np.ndarray]]:
         """Yield (frame index, name, H×W×3 float32 RGB 0–255) in order."""
+
+    def missing(self, written: set[str]) -> dict[str, str]:
+        """The frames of the source that were skipped as unreadable, with the reason.
+
+        Arguments:
+          written (set[str]): names of the frames the prediction wrote.
+        Returns:
+          dict[str, str]: source file → reason (empty: videos, stacks and TIFFs stop on a bad
+          frame instead).
+        """
+        return {}
 
     def _item(self, index: int, name: str, image: np.ndarray) -> dict[str, Any]:
         height, width = image.shape[:2]
@@ -182,6 +202,8 @@ class FolderFrames(FrameStream):
 
     Arguments:
       files (list[Path] | None): the frame files; None = the images directly in ``path``.
+      on_error (str): an unreadable frame: ``skip`` (warning, the frame is left out and listed
+        by :meth:`missing`) or ``stop`` (raise :class:`ImageReadError`).
     """
 
     def __init__(
@@ -190,18 +212,52 @@ class FolderFrames(FrameStream):
         image_size: int,
         high_bit_norm: HighBitNorm = "percentile",
         files: list[Path] | None = None,
+        on_error: str = "skip",
     ) -> None:
         super().__init__(path, image_size, high_bit_norm)
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error={on_error!r} is not one of {', '.join(ON_ERROR)}.")
+        self.on_error = on_error
         self.files = list(files) if files is not None else list_images(self.path)
         if not self.files:
             raise ImageReadError(f"{self.path}: no frames found ({', '.join(IMAGE_SUFFIXES)}).")
+        self.skipped: dict[str, str] = {}
 
     def frame_count(self) -> int:
         return len(self.files)
 
     def frames(self) -> Iterator[tuple[int, str, np.ndarray]]:
         for index, file in enumerate(self.files):
-            yield index, file.stem, read_image(file, self.high_bit_norm)
+            try:
+                image = read_image(file, self.high_bit_norm)
+            except ImageReadError as err:
+                if self.on_error == "stop":
+                    raise ImageReadError(
+                        f"{file}: {err.reason}. Replace the file or move it out of the input, "
+                        "or pass on_error=skip to skip unreadable frames.",
+                        err.reason,
+                    ) from err
+                log.warning("skipping frame %s (on_error=skip): %s", file, err.reason)
+                self.skipped[str(file)] = err.reason
+                continue
+            yield index, file.stem, image
+
+    def missing(self, written: set[str]) -> dict[str, str]:
+        """The frame files that were not written, with the reason.
+
+        Arguments:
+          written (set[str]): names (stems) of the frames the prediction wrote.
+        Returns:
+          dict[str, str]: file → reason. With DataLoader workers the reason is read in the
+          worker, so the main process only knows the frame was not written.
+        """
+        return {
+            str(file): self.skipped.get(
+                str(file), "unreadable (see the warning logged by the DataLoader worker)"
+            )
+            for file in self.files
+            if file.stem not in written
+        }
 
 
 class TiffFrames(FrameStream):
@@ -282,7 +338,10 @@ class NpyFrames(FrameStream):
 
 
 def open_stream(
-    path: str | os.PathLike, image_size: int, high_bit_norm: HighBitNorm = "percentile"
+    path: str | os.PathLike,
+    image_size: int,
+    high_bit_norm: HighBitNorm = "percentile",
+    on_error: str = "skip",
 ) -> FrameStream:
     """The frame stream for ``path``: a folder, a video, a TIFF, a ``.npy`` stack or one image.
 
@@ -290,6 +349,8 @@ def open_stream(
       path (str | PathLike): ``predict.py``'s ``input``.
       image_size (int): loader resolution S.
       high_bit_norm (str): mapping of 16-bit / float data to 0–255.
+      on_error (str): an unreadable frame of a folder: ``skip`` or ``stop`` (see
+        :class:`FolderFrames`).
     Returns:
       FrameStream: the source (a folder or a single image gives :class:`FolderFrames`).
     Raises:
@@ -298,7 +359,7 @@ def open_stream(
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():
-        return FolderFrames(path, image_size, high_bit_norm)
+        return FolderFrames(path, image_size, high_bit_norm, on_error=on_error)
     if suffix in VIDEO_SUFFIXES:
         return VideoFrames(path, image_size, high_bit_norm)
     if suffix in (".tif", ".tiff"):
@@ -308,7 +369,7 @@ def open_stream(
     if suffix in IMAGE_SUFFIXES:
         if not path.is_file():
             raise ImageReadError(f"{path}: file not found. Check input=<image, folder or video>.")
-        return FolderFrames(path, image_size, high_bit_norm, files=[path])
+        return FolderFrames(path, image_size, high_bit_norm, files=[path], on_error=on_error)
     raise ImageReadError(
         f"{path}: unknown input kind {suffix!r}. Use a folder of frames, a video "
         f"({', '.join(VIDEO_SUFFIXES)}), a multi-page .tif, a .npy stack or an image file."

@@ -3,54 +3,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.callbacks import PredictionWriter
 from irsam.compare import split_table
 from irsam.data.protocols import protocol_line, protocol_record
 from irsam.lit_module import IRSAMLitModule
-from irsam.metrics_report import metric_rules, write_report
+from irsam.metrics_report import metric_rules, write_pd_fa_curve, write_report
 from irsam.models import count_parameters
 from irsam.tasks.report import metrics_table, write_results
-from irsam.utils import atomic_write_bytes, get_logger
+from irsam.utils import ensure_writable_dir, get_logger
 from irsam.utils.config import instantiate_group, task_wrapper
 
 log = get_logger(__name__)
-
-
-def _write_curve(output_dir: Path, curve: dict[str, torch.Tensor]) -> None:
-    """Write the Pd–Fa curve as CSV and as a PNG plot (Fa ×1e6 on a log axis)."""
-    rows = io.StringIO()
-    writer = csv.writer(rows)
-    writer.writerow(["threshold", "Pd", "Fa", "IoU"])
-    for values in zip(*(curve[k].tolist() for k in ("threshold", "Pd", "Fa", "IoU"))):
-        writer.writerow(values)
-    atomic_write_bytes(output_dir / "pd_fa_curve.csv", rows.getvalue().encode())
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 4))
-    axis.plot((curve["Fa"] * 1e6).tolist(), (curve["Pd"] * 100).tolist(), marker="o")
-    axis.set_xscale("symlog", linthresh=1.0)
-    axis.set_xlabel("Fa (1e-6)")
-    axis.set_ylabel("Pd (%)")
-    axis.set_title("Pd-Fa over logit thresholds")
-    axis.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    atomic_write_bytes(output_dir / "pd_fa_curve.png", buffer.getvalue())
 
 
 def metric_overrides(cfg: DictConfig) -> dict[str, Any] | None:
@@ -122,7 +91,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     datamodule = hydra.utils.instantiate(cfg.dataset)
     datamodule.setup("test")  # here too, not only in the (possibly spawned) test processes
 
-    output_dir = Path(cfg.paths.output_dir)
+    output_dir = ensure_writable_dir(cfg.paths.output_dir, "evaluation output folder")
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("save_predictions"):
         callbacks.append(PredictionWriter(str(output_dir / "predictions")))
@@ -164,7 +133,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         details = write_report(report, output_dir) if report else ""
         write_results(output_dir, results, f"{protocol_line(protocol)}\n\n{table}\n\n{details}")
         if model.test_curve is not None:
-            _write_curve(output_dir, model.test_curve.compute())
+            write_pd_fa_curve(model.test_curve.compute(), output_dir)
     log.info(
         "Evaluation of %s on %s (%d test images):\n%s\n%s",
         cfg.ckpt_path,

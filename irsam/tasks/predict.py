@@ -23,6 +23,7 @@ from irsam.callbacks import PredictionWriter
 from irsam.data.collate import collate_irstd
 from irsam.data.dataset import IRSTDDataset
 from irsam.data.layouts import collect_samples
+from irsam.data.preflight import drop_unreadable
 from irsam.data.streams import open_stream
 from irsam.lit_module import IRSAMLitModule
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
@@ -40,12 +41,14 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     Writes ``masks/<name>.png`` (0/255), ``overlays/<name>.png``, optional ``probs/<name>.tif``
     (float32 probabilities), ``targets.csv`` and, with ``gt=<mask folder>``,
     ``results.json``/``.md``
-    scored with the checkpoint's metric options (merged with ``metrics.*``).
+    scored with the checkpoint's metric options (merged with ``metrics.*``). Unreadable frames of
+    a folder are skipped with a warning (``on_error=skip``) and listed in ``skipped.txt``.
 
     Arguments:
       cfg (DictConfig): the composed ``predict.yaml`` config.
     Returns:
-      tuple[dict, dict]: ({"images": N, "targets": T, "output": folder, metrics...},
+      tuple[dict, dict]: ({"images": N, "targets": T, "skipped": {file: reason}, "output":
+      folder, metrics...},
       {"model": module, "trainer": trainer}).
     """
     refuse_model_override(cfg)
@@ -59,9 +62,11 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     elif cfg.backend != "torch":
         raise ValueError(f"backend={cfg.backend!r} must be torch or onnx.")
     options = checkpoint_data_options(cfg, module)
+    source: Any = None
     if cfg.get("gt"):
+        samples, source = drop_unreadable(collect_samples(cfg.input, cfg.gt), cfg.on_error)
         dataset: Any = IRSTDDataset(
-            collect_samples(cfg.input, cfg.gt),
+            samples,
             stage="eval",
             image_size=options["image_size"],
             eval_resize=options.get("eval_resize", "resize"),
@@ -71,7 +76,9 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             cache_images=False,
         )
     else:  # an image, a folder of frames, a video, a multi-page TIFF or a .npy stack, streamed
-        dataset = open_stream(cfg.input, options["image_size"], options["high_bit_norm"])
+        dataset = source = open_stream(
+            cfg.input, options["image_size"], options["high_bit_norm"], on_error=cfg.on_error
+        )
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -87,6 +94,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         track_max_gap=cfg.track_max_gap,
         video=str(output / "overlay.avi") if cfg.save_overlay_video else None,
         video_fps=float(getattr(dataset, "fps", None) or cfg.video_fps),
+        source=source,
     )
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer], logger=False)
     summary: dict[str, Any] = {"output": str(output)}
@@ -96,8 +104,16 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         summary.update(values, metric_options=dict(module.hparams.metrics or {}))
     else:
         trainer.predict(module, dataloaders=loader, return_predictions=False)
-    summary.update(images=writer.images, targets=len(writer.rows))
+    summary.update(images=writer.images, targets=len(writer.rows), skipped=writer.skipped)
     if cfg.get("gt") and trainer.is_global_zero:
         write_results(output, summary, metrics_table(summary, "test/"))
-    log.info("Wrote %d masks and %d targets to %s", writer.images, len(writer.rows), output)
+    log.info(
+        "Wrote %d masks and %d targets to %s%s",
+        writer.images,
+        len(writer.rows),
+        output,
+        f"; skipped {len(writer.skipped)} unreadable frame(s), listed in skipped.txt"
+        if writer.skipped
+        else "",
+    )
     return summary, {"model": module, "trainer": trainer}
