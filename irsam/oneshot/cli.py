@@ -32,6 +32,7 @@ from irsam.oneshot.config import OneShotConfig
 from irsam.oneshot.segmenter import OneShotSegmenter
 from irsam.oneshot.sequence import SequenceResult, macro_average, run_sequence, write_metrics
 from irsam.utils import get_logger
+from irsam.utils.atomic import ensure_writable_dir
 
 log = get_logger(__name__)
 
@@ -129,7 +130,7 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
             "set exactly one of sequence=<folder of frames> or "
             "sequences=<root with one sub-folder per sequence>."
         )
-    output = Path(cfg.output)
+    output = ensure_writable_dir(cfg.output, "one-shot output folder (output=)")
     segmenter = build_segmenter(cfg)
     annotation = annotation_from_config(cfg)
     common: dict[str, Any] = {
