@@ -554,19 +554,26 @@ def bench_metrics(args: argparse.Namespace, input_size: int) -> dict:
         "values": values,
     }
     if args.metrics_reference:
-        ref_seconds, ref = _reference_metrics(logits, targets, args.metrics_reference)
+        bins = int(cfg.metrics.get("curve_bins", 256))
+        ref_seconds, ref = _reference_metrics(logits, targets, args.metrics_reference, bins)
         common = [key for key in ref if key in values]
         result["reference_images_per_s"] = round(args.metric_images / ref_seconds, 2)
         result["largest_difference"] = max((abs(values[k] - ref[k]) for k in common), default=None)
     return result
 
 
-REFERENCE_KEYS = {"iou": "IoU", "niou": "nIoU", "pd_dist": "Pd", "fa_dist": "Fa", "f1": "F1"}
+REFERENCE_KEYS = {
+    **{k: k for k in ("seg_mrg_err", "seg_itf_err", "seg_pcp_err", "loc_s2m_err", "loc_m2s_err")},
+    **{"loc_itf_err": "loc_itf_err", "loc_pcp_err": "loc_pcp_err", "seg_iou": "seg_IoU"},
+    **{"loc_iou": "loc_IoU", "pd_opdc": "Pd_OPDC", "fa_opdc": "Fa_OPDC"},
+    **{"iou": "IoU", "niou": "nIoU", "f1": "F1", "pd_dist": "Pd", "fa_dist": "Fa"},
+    **{"hiou_opdc": "hIoU", "pd_shoot": "Pd_shoot", "fa_shoot": "Fa_shoot"},
+}
 """PyIRSTDMetrics output key (tests/reference/pyirstd_reference.py) → our scalar name."""
 
 
 def _reference_metrics(
-    logits: torch.Tensor, targets: torch.Tensor, python: str
+    logits: torch.Tensor, targets: torch.Tensor, python: str, bins: int
 ) -> tuple[float, dict]:
     """PyIRSTDMetrics 1.0.2 on the same images, one thread, in the interpreter ``python``.
 
@@ -583,12 +590,15 @@ def _reference_metrics(
             arrays[f"mask_{k}"] = targets[k, 0].numpy() > 127
         np.savez(path, **arrays)
         done = subprocess.run(
-            [python, str(script), str(path), "--time"], capture_output=True, text=True, env=env
+            [python, str(script), str(path), "--bins", str(bins), "--time"],
+            capture_output=True,
+            text=True,
+            env=env,
         )
     if done.returncode != 0:
         raise RuntimeError(f"--metrics-reference {python} failed: {done.stderr[-1000:]}")
     out = json.loads(done.stdout)
-    return out["seconds"], {ours: out[theirs] for theirs, ours in REFERENCE_KEYS.items()}
+    return out["seconds"], {ours: out[key] for key, ours in REFERENCE_KEYS.items() if key in out}
 
 
 def environment(device: str) -> dict[str, Any]:

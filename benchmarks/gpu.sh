@@ -6,12 +6,13 @@
 #   A  bf16 eager: training + inference batch sweep, and the data loader (NUDT-SIRST, 8/16 workers,
 #      cached and not) against the training step at the best batch;
 #   C  largest training batch (bf16) of irsam_tiny and irsam_vit_b at 1024;
-#   D  from scratch: python train.py experiment=irsam_nudt (random init, bf16-mixed, 3-minute
-#      budget), val IoU per epoch, then the test metrics of the validation-selected checkpoint;
-#   B  bf16 with torch.compile at the sweep's largest batch (last: compilation is the slowest step).
+#   D  from scratch: python train.py experiment=irsam_nudt (random init, bf16-mixed, a 2 min 50 s
+#      budget: the rest of the 8 minutes goes to A-C), val IoU per epoch, then the test metrics of
+#      the validation-selected checkpoint;
+#   B  bf16 with torch.compile at batch 64 (last: compilation is the slowest step).
 # Before the visit, here: bash benchmarks/prepare_gpu_visit.sh (wheels in .whl/, data in .gpu_data/).
 # On the machine: bash benchmarks/gpu.sh   (the run carries .whl and .gpu_data)
-# Check on a CPU in seconds: bash benchmarks/gpu.sh --smoke [DIR]   (tiny sizes, compile off, no install
+# Check on a CPU: bash benchmarks/gpu.sh --smoke [DIR]   (tiny sizes, fp32, compile off, no install
 # when the packages import already). Results: DIR/summary.md, DIR/gpu.log, DIR/details.tar.gz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,23 +51,23 @@ fi
 
 # --- settings --------------------------------------------------------------------------------
 if [ "$SMOKE" = 1 ]; then
-  DEVICE=cpu; INPUT=64; INTERNAL=64; SWEEP=1,2; REPEATS=1; WARMUP=0; WORKERS=0; MAX_LIMIT=2
-  COMPILE=off; TRAIN_TIME=00:00:00:30; THREADS=1; TIMEOUT_A=120; TIMEOUT_C=120; TIMEOUT_D=150
-  TIMEOUT_B=120
-  DATA=$DETAILS/smoke_data
+  PRECISION=fp32; DEVICE=cpu; INPUT=64; INTERNAL=64; SWEEP=1,2; COMPILE_BATCH=2; COMPILE=off
+  REPEATS=1; WARMUP=0; WORKERS=0; DATA_EPOCHS=1; MAX_LIMIT=1; THREADS=1; TRAIN_TIME=00:00:00:30
+  TIMEOUT_A=150; TIMEOUT_C=150; TIMEOUT_D=200; TIMEOUT_B=150
+  DATA=$(mktemp -d)/smoke_data  # a tiny NUDT-SIRST-layout dataset (outside the results)
   "$PY" -c "from irsam.data import write_synthetic_dataset as w; w('$DATA', num_trainval=8, num_test=4, image_size=64)"
   TRAIN_EXTRA=(trainer=cpu dataset.image_size=64 model.net.image_size=64 dataset.num_workers=0
     dataset.pin_memory=false dataset.persistent_workers=false trainer.max_epochs=1)
-else
-  DEVICE=cuda; INPUT=512; INTERNAL=1024; SWEEP=1,16,64,128; REPEATS=10; WARMUP=3; WORKERS=8,16
-  MAX_LIMIT=0; COMPILE=on; TRAIN_TIME=00:00:03:00; THREADS=0; TIMEOUT_A=60; TIMEOUT_C=45
-  TIMEOUT_D=225; TIMEOUT_B=100
+else  # worst case 15 s setup + 80 + 2 x 45 + 215 + 85 = 485 s
+  PRECISION=bf16; DEVICE=cuda; INPUT=512; INTERNAL=1024; SWEEP=1,16,64,128; COMPILE_BATCH=64
+  COMPILE=on; REPEATS=10; WARMUP=3; WORKERS=8,16; DATA_EPOCHS=1; MAX_LIMIT=0; THREADS=0
+  TRAIN_TIME=00:00:02:50; TIMEOUT_A=80; TIMEOUT_C=45; TIMEOUT_D=215; TIMEOUT_B=85
   DATA=${IRSAM_GPU_DATA:-$PWD/.gpu_data/NUDT-SIRST}
   TRAIN_EXTRA=(trainer.precision=bf16-mixed dataset.num_workers=8)
 fi
 [ -d "$DATA/images" ] || { echo "no dataset at $DATA (prepare_gpu_visit.sh copies it)" >&2; exit 1; }
 BENCH=("$PY" benchmarks/benchmark.py --device "$DEVICE" --threads "$THREADS" --input-size "$INPUT"
-  --image-size "$INTERNAL" --precision bf16 --repeats "$REPEATS" --warmup "$WARMUP")
+  --image-size "$INTERNAL" --precision "$PRECISION" --repeats "$REPEATS" --warmup "$WARMUP")
 declare -A STATUS
 
 step() {  # step NAME SECONDS COMMAND...: run with a hard time limit, record the exit status
@@ -80,7 +81,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a hard time limit, record the
 
 step A_sweep_data "$TIMEOUT_A" "${BENCH[@]}" --batch-sizes "$SWEEP" --compile off \
   --sections train,infer,data --data-root "$DATA" --workers "$WORKERS" --cache off,on \
-  --data-epochs 2 --out "$DETAILS/A_sweep_data"
+  --data-epochs "$DATA_EPOCHS" --out "$DETAILS/A_sweep_data"
 for model in irsam_tiny irsam_vit_b; do
   step "C_max_batch_$model" "$TIMEOUT_C" "${BENCH[@]}" --model "$model" --sections train \
     --batch-sizes 1 --max-batch --max-batch-limit "$MAX_LIMIT" --repeats 1 --warmup 0 \
@@ -90,8 +91,7 @@ step D_train_nudt "$TIMEOUT_D" "$PY" train.py experiment=irsam_nudt "dataset.roo
   model.net.checkpoint=null "trainer.max_time=$TRAIN_TIME" logger=csv extras.print_config=false \
   trainer.enable_progress_bar=false "paths.log_dir=$DETAILS/logs" "hydra.run.dir=$DETAILS/D_train_nudt" \
   "${TRAIN_EXTRA[@]}"
-LARGEST=${SWEEP##*,}
-step B_compile "$TIMEOUT_B" "${BENCH[@]}" --batch-sizes "$LARGEST" --compile "$COMPILE" \
+step B_compile "$TIMEOUT_B" "${BENCH[@]}" --batch-sizes "$COMPILE_BATCH" --compile "$COMPILE" \
   --sections train,infer --out "$DETAILS/B_compile"
 
 # --- summary ---------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ if log.is_file():
 target.write_text("\n".join(lines) + "\n")
 print(target.read_text())
 PYEOF
-tar czf "$DEST/details.tar.gz" --exclude='*.ckpt' -C "$DEST" details
+tar czf "$DEST/details.tar.gz" --exclude='*.ckpt' --exclude='samples' -C "$DEST" details
 if [ -n "${OUT:-}" ] && [ "$DEST" = "$(cd "$OUT" && pwd)" ]; then
   rm -rf "$DETAILS"  # the device machine returns at most 8 files: summary.md, gpu.log, details.tar.gz
 fi

@@ -67,6 +67,7 @@ def test_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
         assert title in markdown
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_benchmark_step_is_the_lightning_training_step(tmp_path: Path) -> None:
     """The benchmark's step (``benchmark.make_train_step``) gives the loss of
     ``IRSAMLitModule.training_step`` and the weights of ``configure_optimizers()``'s step, for a
