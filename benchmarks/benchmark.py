@@ -387,10 +387,12 @@ def largest_batch(args: argparse.Namespace, sizes: tuple[int, int], precision: s
                 synchronize(args.device)
             peaks[batch_size] = memory["peak_mib"]
             ok = True
+            print(f"max-batch {args.model}: batch {batch_size} fits ({memory['peak_mib']} MiB)")
         except Exception as error:
             if not is_oom(error):
                 raise
             ok = False
+            print(f"max-batch {args.model}: batch {batch_size} is out of memory")
         del batch, step
         module.zero_grad(set_to_none=True)
         release(args.device)
@@ -645,7 +647,10 @@ def table(columns: str, records: list[dict[str, Any]]) -> str:
     """A Markdown table of ``records``; ``columns`` is ``"key:title key:title ..."`` (``_`` in a
     title is a space)."""
     pairs = [item.split(":") for item in columns.split()]
-    lines = ["| " + " | ".join(t.replace("_", " ") for _, t in pairs) + " |", "|---" * len(pairs)]
+    lines = [
+        "| " + " | ".join(t.replace("_", " ") for _, t in pairs) + " |",
+        "|---" * len(pairs) + "|",
+    ]
     for record in records:
         cells = ["" if record.get(k) is None else str(record.get(k)) for k, _ in pairs]
         lines.append("| " + " | ".join(cells) + " |")

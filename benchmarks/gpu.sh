@@ -6,7 +6,7 @@
 #   A  bf16 eager: training + inference batch sweep, and the data loader (NUDT-SIRST, 8/16 workers,
 #      cached and not) against the training step at the best batch;
 #   C  largest training batch (bf16) of irsam_tiny and irsam_vit_b at 1024;
-#   D  from scratch: python train.py experiment=irsam_nudt (random init, bf16-mixed, a 2 min 50 s
+#   D  from scratch: python train.py experiment=irsam_nudt (random init, bf16-mixed, a 2 min 40 s
 #      budget: the rest of the 8 minutes goes to A-C), val IoU per epoch, then the test metrics of
 #      the validation-selected checkpoint;
 #   B  bf16 with torch.compile at batch 64 (last: compilation is the slowest step).
@@ -58,10 +58,10 @@ if [ "$SMOKE" = 1 ]; then
   "$PY" -c "from irsam.data import write_synthetic_dataset as w; w('$DATA', num_trainval=8, num_test=4, image_size=64)"
   TRAIN_EXTRA=(trainer=cpu dataset.image_size=64 model.net.image_size=64 dataset.num_workers=0
     dataset.pin_memory=false dataset.persistent_workers=false trainer.max_epochs=1)
-else  # worst case 15 s setup + 80 + 2 x 45 + 215 + 85 = 485 s
+else  # worst case: about 15 s setup + 75 + 2 x 50 + 205 + 80 = 475 s
   PRECISION=bf16; DEVICE=cuda; INPUT=512; INTERNAL=1024; SWEEP=1,16,64,128; COMPILE_BATCH=64
   COMPILE=on; REPEATS=10; WARMUP=3; WORKERS=8,16; DATA_EPOCHS=1; MAX_LIMIT=0; THREADS=0
-  TRAIN_TIME=00:00:02:50; TIMEOUT_A=80; TIMEOUT_C=45; TIMEOUT_D=215; TIMEOUT_B=85
+  TRAIN_TIME=00:00:02:40; TIMEOUT_A=75; TIMEOUT_C=50; TIMEOUT_D=205; TIMEOUT_B=80
   DATA=${IRSAM_GPU_DATA:-$PWD/.gpu_data/NUDT-SIRST}
   TRAIN_EXTRA=(trainer.precision=bf16-mixed dataset.num_workers=8)
 fi
