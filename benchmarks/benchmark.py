@@ -366,7 +366,11 @@ def largest_batch(args: argparse.Namespace, sizes: tuple[int, int], precision: s
       ``peak_mib`` of the largest, ``tries`` (batch → ok).
     """
     limit = args.max_batch_limit or (4096 if args.device == "cuda" else 4)
-    options = {"compile": False, "channels_last": args.channels_last[0], "peft": args.peft}
+    options = {
+        "compile": False,
+        "channels_last": args.channels_last[0],
+        "peft": args.peft or "none",
+    }
     cfg = compose(model_overrides(args.model, *sizes, options) + args.override)
     module = build_module(cfg, args.device)
     sample = loader_batch(cfg, 1, args.device)
@@ -853,7 +857,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "precision": precision,
                 "compile": compiled,
                 "channels_last": channels_last,
-                "peft": args.peft,
+                "peft": args.peft or "none",
             }
             report["configs"].append(bench_model(args, sizes, options))
             release(args.device)
