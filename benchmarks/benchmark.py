@@ -258,6 +258,33 @@ def peak_memory(device: str) -> Iterator[dict[str, Any]]:
     result.update(peak_mib=None if peak is None else mib(peak), method=method)
 
 
+def saved_activation_bytes(fn: Callable[[], Any], module: torch.nn.Module) -> int:
+    """Bytes of the tensors autograd saves for backward during one call of a training step.
+
+    Counts each storage once (views of one buffer share it) and leaves out the module's
+    parameters and buffers (and their views), so it is the activation memory of the step, not the
+    transient buffers inside backward.
+
+    Arguments:
+      fn (Callable[[], Any]): one training step (forward + backward + optimiser step).
+      module (torch.nn.Module): the module whose weights the step uses.
+    Returns:
+      int: saved bytes.
+    """
+    weights = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        fn()
+    return sum(seen.values())
+
+
 def mib(num_bytes: float) -> float:
     """Bytes to MiB, rounded to 0.1."""
     return round(num_bytes / 2**20, 1)
@@ -326,6 +353,8 @@ def bench_model(args: argparse.Namespace, sizes: tuple[int, int], options: dict[
                     memory_method=memory["method"],
                 )
                 if section == "train":
+                    saved = saved_activation_bytes(fn, module)
+                    row["saved_mib_per_image"] = round(saved / 2**20 / batch_size, 1)
                     state = [t for s in optimizer.state.values() for t in s.values()]
                     tensors = [t for t in state if isinstance(t, torch.Tensor)]
                     result["optimizer_state_mib"] = mib(sum(t.nbytes for t in tensors))
@@ -665,7 +694,7 @@ MODEL_COLUMNS = (
     "section:section input_size:input image_size:internal precision:precision compile:compile "
     "channels_last:channels-last peft:peft batch_size:batch images_per_s:images/s "
     "batch_ms:ms/batch latency_ms_per_image:ms/image first_call_s:first_call_s "
-    "peak_mib:peak_MiB error:error"
+    "peak_mib:peak_MiB saved_mib_per_image:saved_activations_MiB/image error:error"
 )
 MAX_BATCH_COLUMNS = (
     "model:model input_size:input image_size:internal precision:precision largest:largest "

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Run PyIRSTDMetrics 1.0.2 on saved cases and print its values as JSON (reference side of
-tests/test_metrics_extra.py and benchmarks/bench_metrics.py).
+tests/test_metrics_extra.py and ``benchmarks/benchmark.py --metrics-reference``).
 
 Runs in its OWN interpreter, the one where ``pyirstdmetrics`` is installed (it pins numpy<2,
 so it cannot share the project's environment)::
