@@ -114,11 +114,13 @@ def checkpoint_identity(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     Returns:
       dict[str, Any]: as :func:`experiment_identity`.
     """
-    return experiment_identity(
-        checkpoint.get(ResumeState.TASK_KEY),
-        checkpoint["hyper_parameters"],
-        checkpoint.get("datamodule_hyper_parameters"),
+    data = checkpoint.get("datamodule_hyper_parameters")
+    identity = experiment_identity(
+        checkpoint.get(ResumeState.TASK_KEY), checkpoint["hyper_parameters"], data
     )
+    if data is None:  # a datamodule without saved hyperparameters: its dataset is unknown
+        identity = {k: v for k, v in identity.items() if not k.startswith("dataset.")}
+    return identity
 
 
 def _plain(value: Any) -> Any:
@@ -145,7 +147,8 @@ def identity_differences(
 ) -> list[str]:
     """The experiment keys on which a checkpoint's run and this run differ, as readable lines.
 
-    A key the checkpoint does not know (None, e.g. the task name of an older file) is skipped.
+    A key the checkpoint does not know is skipped: the task name of a file written before it
+    was stored (None), the dataset of a datamodule that saved no hyperparameters (absent).
 
     Arguments:
       stored (Mapping): the checkpoint's :func:`checkpoint_identity`.
@@ -156,7 +159,7 @@ def identity_differences(
     """
     lines = []
     for key in keys:
-        if key == "task_name" and stored.get(key) is None:
+        if key not in stored or (key == "task_name" and stored[key] is None):
             continue
         old, new = _flatten(stored.get(key), key), _flatten(current.get(key), key)
         for leaf in sorted(set(old) | set(new)):
