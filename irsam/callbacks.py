@@ -1,15 +1,21 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Lightning callbacks and plugins: sample panels, the prediction writer, atomic checkpoints."""
+"""Lightning callbacks and plugins: sample panels, the prediction writer, atomic checkpoints,
+checkpoint bookkeeping that survives a resume."""
 
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from irsam.data.io import write_png
@@ -44,6 +50,250 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         atomic_save_torch(checkpoint, path)
+
+    LEFTOVER_PATTERN = ".*.ckpt.*.tmp"
+    """Names of the temporary files a save killed half-way leaves (``.<name>.ckpt.<random>.tmp``,
+    see :func:`irsam.utils.atomic.atomic_path`)."""
+
+    @classmethod
+    def remove_leftovers(cls, folders: Iterable[str | os.PathLike]) -> list[Path]:
+        """Delete the temporary files of killed saves under ``folders`` (recursively).
+
+        Each removed file is logged with its size. A temporary file that a live process still
+        holds open (another run saving right now; checked through ``/proc`` on Linux) is left
+        alone; where ``/proc`` is absent, only files unmodified for 10 minutes are removed.
+
+        Arguments:
+          folders (Iterable[str | PathLike]): folders to search; missing ones are skipped.
+        Returns:
+          list[Path]: the removed files.
+        """
+        leftovers = sorted(
+            {
+                path
+                for folder in folders
+                if Path(folder).is_dir()
+                for path in Path(folder).rglob(cls.LEFTOVER_PATTERN)
+                if path.is_file()
+            }
+        )
+        if not leftovers:
+            return []
+        in_use = _files_open_by_processes()
+        removed = []
+        for path in leftovers:
+            stat = path.stat()
+            busy = (
+                os.path.realpath(path) in in_use
+                if in_use is not None
+                else time.time() - stat.st_mtime < 600
+            )
+            if busy:
+                log.info("Left %s in place: a running process is writing it", path)
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            log.warning(
+                "Removed %s (%.1f MB): the temporary file of a checkpoint save that was killed "
+                "before it finished",
+                path,
+                stat.st_size / 1e6,
+            )
+        return removed
+
+
+def _files_open_by_processes() -> set[str] | None:
+    """Real paths of the files that this user's processes hold open (Linux ``/proc``); None
+    where ``/proc`` is not available."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return None
+    paths = set()
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        try:
+            entries = list(os.scandir(fd_dir))
+        except OSError:  # another user's process, or one that just ended
+            continue
+        for entry in entries:
+            try:
+                paths.add(os.readlink(entry.path))
+            except OSError:
+                continue
+    return paths
+
+
+class ResumableModelCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` whose bookkeeping survives a resume into a new run folder.
+
+    Lightning restores the best score, the top-k dictionary and the last path only when the
+    resumed run writes into the same folder; a resumed ``train.py`` run has a new folder, so it
+    would forget them and pick its best checkpoint among the post-resume epochs only. Here the
+    stored top-k checkpoints are brought into the new folder (hard link, or copy across file
+    systems) and the whole bookkeeping continues: best score and path, top-k dictionary, k-th
+    value, current score and last path. The state is stored under Lightning's own key, so
+    checkpoints of the plain ``ModelCheckpoint`` resume too. Arguments: those of
+    ``ModelCheckpoint`` (``conf/callbacks/model_checkpoint.yaml``).
+    """
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Save the top-k checkpoint when the monitored metric improved, and ``last.ckpt`` at
+        every checkpoint epoch (Lightning 2.6 writes ``last.ckpt`` only together with a top-k
+        save, so a run killed after epochs without improvement would resume from the last
+        improvement and lose the epochs since)."""
+        super().on_validation_end(trainer, pl_module)
+        due = self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0
+        if (
+            self.save_last
+            and due
+            and not self._should_skip_saving_checkpoint(trainer)
+            and not self._should_save_on_train_epoch_end(trainer)
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    @property
+    def state_key(self) -> str:
+        """Lightning's key for this callback's state, the one the plain class uses (it depends on
+        ``monitor``, ``mode`` and the save frequency)."""
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Warn when the checkpoint holds the bookkeeping of a differently configured
+        ``ModelCheckpoint`` (another ``monitor``, ``mode`` or frequency): it cannot continue."""
+        stored = [k for k in checkpoint.get("callbacks") or {} if k.startswith("ModelCheckpoint")]
+        if stored and self.state_key not in stored:
+            log.warning(
+                "The checkpoint's best-checkpoint bookkeeping was written by %s; this run "
+                "checkpoints with %s, so the best checkpoint restarts from the resumed epoch. "
+                "Resume with the same callbacks.model_checkpoint settings to keep it.",
+                stored[0],
+                self.state_key,
+            )
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the bookkeeping; from another folder, bring the top-k files into this one.
+
+        Arguments:
+          state_dict (dict): the stored :meth:`ModelCheckpoint.state_dict`.
+        """
+        old_dir = state_dict.get("dirpath")
+        if old_dir is None or self.dirpath is None or Path(old_dir) == Path(self.dirpath):
+            super().load_state_dict({**state_dict, "dirpath": self.dirpath})
+            return
+        moved = {}
+        for old_path, score in (state_dict.get("best_k_models") or {}).items():
+            new_path = self._adopt(old_path)
+            if new_path is not None:
+                moved[old_path] = (new_path, score)
+        self.best_k_models = {new: score for new, score in moved.values()}
+
+        def carried(key: str) -> str:
+            old = state_dict.get(key) or ""
+            return moved[old][0] if old in moved else ""
+
+        self.best_model_path = carried("best_model_path")
+        self.kth_best_model_path = carried("kth_best_model_path")
+        self.best_model_score = state_dict.get("best_model_score") if self.best_model_path else None
+        self.kth_value = state_dict.get("kth_value", self.kth_value)
+        self.current_score = state_dict.get("current_score")
+        last = state_dict.get("last_model_path") or ""
+        self.last_model_path = os.path.join(self.dirpath, os.path.basename(last)) if last else ""
+        log.info(
+            "Best-checkpoint bookkeeping continued from %s: best %s (score %s)",
+            old_dir,
+            self.best_model_path or "none",
+            None if self.best_model_score is None else float(self.best_model_score),
+        )
+
+    def _adopt(self, old_path: str) -> str | None:
+        """Hard-link (or copy) one stored top-k checkpoint into this run's folder.
+
+        Returns:
+          str | None: its path here, or None when the stored file no longer exists.
+        """
+        source = Path(old_path)
+        if not source.is_file():
+            log.warning("Stored top-k checkpoint %s no longer exists: it is forgotten", source)
+            return None
+        target = Path(self.dirpath) / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+        return str(target)
+
+
+class ResumeState(L.Callback):
+    """Stores what an exact resume needs beyond Lightning's own state, and restores it.
+
+    Every checkpoint gets the task name (``irsam_task_name``, read by ``ckpt_path=auto`` to
+    resume only runs of the same experiment) and the random-number states of Python, NumPy and
+    torch (CPU) at the time of the save (``irsam_rng``). After a resume they are restored at the
+    start of the first resumed epoch, so shuffling and dataloader-worker seeds continue as in an
+    uninterrupted run (the augmentation's own generator is reseeded when the dataloader is
+    built, so with random augmentation a resumed run is close to, not equal to, an
+    uninterrupted one).
+
+    Arguments:
+      task_name (str): the run's ``task_name``.
+    """
+
+    TASK_KEY = "irsam_task_name"
+    RNG_KEY = "irsam_rng"
+
+    def __init__(self, task_name: str) -> None:
+        self.task_name = str(task_name)
+        self._pending: dict[str, Any] | None = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Add the task name and the random-number states to ``checkpoint``."""
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint[self.TASK_KEY] = self.task_name
+        checkpoint[self.RNG_KEY] = {
+            "python": random.getstate(),
+            "numpy": {
+                "kind": kind,
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "gauss": float(gauss),
+            },
+            "torch": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Keep the stored random-number states until training resumes."""
+        self._pending = checkpoint.get(self.RNG_KEY)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """On the first epoch after a resume, restore the stored random-number states."""
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        numpy_state = state["numpy"]
+        random.setstate(_as_tuples(state["python"]))
+        np.random.set_state(
+            (
+                numpy_state["kind"],
+                numpy_state["keys"].numpy().astype(np.uint32),
+                numpy_state["pos"],
+                numpy_state["has_gauss"],
+                numpy_state["gauss"],
+            )
+        )
+        torch.set_rng_state(state["torch"])
+
+
+def _as_tuples(value: Any) -> Any:
+    """Nested lists back to tuples (``random.setstate`` wants the tuples it gave)."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 class SamplePredictionLogger(L.Callback):

@@ -116,6 +116,9 @@ class IRSAMLitModule(L.LightningModule):
     ADAPTER_ONLY = "irsam_adapter_only"
     """Checkpoint key marking a state dict that holds only the PEFT delta."""
 
+    VAL_IOU_BEST = "irsam_val_iou_best"
+    """Checkpoint key holding the best validation IoU so far (a 0-d float tensor)."""
+
     def __init__(
         self,
         *,
@@ -199,16 +202,29 @@ class IRSAMLitModule(L.LightningModule):
         return module.eval()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """With ``peft.save_adapter_only``, keep only the trainable delta (adapters, WPMD,
-        decoder) in the checkpoint's state dict and mark it."""
+        """Store the best validation IoU so far (``val/IoU_best``, whose metric state is not
+        part of the state dict) so that a resume continues it; with ``peft.save_adapter_only``,
+        keep only the trainable delta (adapters, WPMD, decoder) in the state dict and mark it."""
+        checkpoint[self.VAL_IOU_BEST] = self.val_iou_best.max_value.detach().cpu().clone()
         if (self.hparams.peft or {}).get("save_adapter_only"):
             delta = adapter_state_dict(self.net)
             checkpoint["state_dict"] = {f"net.{k}": v for k, v in delta.items()}
             checkpoint[self.ADAPTER_ONLY] = True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resuming an adapter-only checkpoint: the frozen base weights are the ones this module
-        was built with (``net.checkpoint``); the file supplies the delta."""
+        """Resuming: continue ``val/IoU_best`` from the stored value (checkpoints written before
+        it was stored restart it, with a warning). An adapter-only checkpoint: the frozen base
+        weights are the ones this module was built with (``net.checkpoint``); the file supplies
+        the delta."""
+        best = checkpoint.get(self.VAL_IOU_BEST)
+        if best is None:
+            log.warning(
+                "this checkpoint does not store val/IoU_best (written by an older irsam): "
+                "the best validation IoU restarts from this epoch on"
+            )
+        else:
+            current = self.val_iou_best.max_value
+            self.val_iou_best.max_value = best.to(device=current.device, dtype=current.dtype)
         if checkpoint.get(self.ADAPTER_ONLY):
             checkpoint["state_dict"] = {**self.state_dict(), **checkpoint["state_dict"]}
 
@@ -242,11 +258,6 @@ class IRSAMLitModule(L.LightningModule):
         counts = count_parameters(self.net)
         for logger in self.loggers:
             logger.log_hyperparams({f"model/params_{k}": v for k, v in counts.items()})
-
-    def on_train_start(self) -> None:
-        """Forget the sanity-check validation so that ``val/IoU_best`` starts clean."""
-        self.val_metrics.reset()
-        self.val_iou_best.reset()
 
     def on_train_epoch_start(self) -> None:
         """Tell epoch-aware losses (SLS warm-up) the current epoch."""
@@ -309,11 +320,18 @@ class IRSAMLitModule(L.LightningModule):
         self._score(batch, self.val_metrics, "val")
 
     def on_validation_epoch_end(self) -> None:
-        """Log the synced validation metrics and the best IoU so far."""
+        """Log the synced validation metrics and the best IoU so far.
+
+        The sanity-check validation before training (``trainer.num_sanity_val_steps``) never
+        counts toward ``val/IoU_best``, so the best is never reset at train start and continues
+        across a resume.
+        """
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         for name, value in values.items():
             self.log(f"val/{name}", value, prog_bar=name == "IoU")
+        if self._trainer is not None and self.trainer.sanity_checking:
+            return
         self.val_iou_best(values["IoU"])
         self.log("val/IoU_best", self.val_iou_best.compute(), prog_bar=True)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -10,12 +11,18 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from irsam.callbacks import AtomicCheckpointIO
+from irsam.callbacks import AtomicCheckpointIO, ResumeState
 from irsam.lit_module import IRSAMLitModule
 from irsam.models import count_parameters
 from irsam.tasks.report import metrics_table
 from irsam.utils import get_logger
-from irsam.utils.config import instantiate_group, metric_value, resolve_ckpt_path, task_wrapper
+from irsam.utils.config import (
+    experiment_identity,
+    instantiate_group,
+    metric_value,
+    resolve_ckpt_path,
+    task_wrapper,
+)
 
 log = get_logger(__name__)
 
@@ -38,6 +45,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # the LR monitor needs a logger; without one there is nothing to monitor into
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    callbacks.append(ResumeState(cfg.task_name))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -53,9 +61,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     optimized = None
     if cfg.get("train"):
-        ckpt_path = resolve_ckpt_path(
-            cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task_name, cfg.model
-        )
+        requested = cfg.get("ckpt_path")
+        if L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+            AtomicCheckpointIO.remove_leftovers(_checkpoint_search_folders(cfg, trainer, requested))
+        identity = experiment_identity(cfg.task_name, model.hparams, datamodule.hparams)
+        ckpt_path = resolve_ckpt_path(requested, cfg.paths.log_dir, cfg.task_name, identity)
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         optimized = metric_value(trainer.callback_metrics, cfg.get("optimized_metric"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -76,3 +86,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "trainer": trainer,
         "optimized_metric": optimized,
     }
+
+
+def _checkpoint_search_folders(
+    cfg: DictConfig, trainer: L.Trainer, requested: str | None
+) -> list[str | Path]:
+    """Folders where a killed save may have left temporary files that this run should remove:
+    this run's checkpoint folders, and those ``ckpt_path`` looks at (``auto``: every run of the
+    task; a file: its folder)."""
+    folders = [c.dirpath for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
+    if requested is not None and str(requested) == "auto":
+        folders.append(Path(cfg.paths.log_dir) / cfg.task_name)
+    elif requested is not None:
+        folders.append(Path(str(requested)).parent)
+    return folders
