@@ -599,10 +599,20 @@ def bench_metrics(args: argparse.Namespace, input_size: int) -> dict:
 
 REFERENCE_KEYS = {
     **{k: k for k in ("seg_mrg_err", "seg_itf_err", "seg_pcp_err", "loc_s2m_err", "loc_m2s_err")},
-    **{"loc_itf_err": "loc_itf_err", "loc_pcp_err": "loc_pcp_err", "seg_iou": "seg_IoU"},
-    **{"loc_iou": "loc_IoU", "pd_opdc": "Pd_OPDC", "fa_opdc": "Fa_OPDC"},
-    **{"iou": "IoU", "niou": "nIoU", "f1": "F1", "pd_dist": "Pd", "fa_dist": "Fa"},
-    **{"hiou_opdc": "hIoU", "pd_shoot": "Pd_shoot", "fa_shoot": "Fa_shoot"},
+    "loc_itf_err": "loc_itf_err",
+    "loc_pcp_err": "loc_pcp_err",
+    "seg_iou": "seg_IoU",
+    "loc_iou": "loc_IoU",
+    "pd_opdc": "Pd_OPDC",
+    "fa_opdc": "Fa_OPDC",
+    "iou": "IoU",
+    "niou": "nIoU",
+    "f1": "F1",
+    "pd_dist": "Pd",
+    "fa_dist": "Fa",
+    "hiou_opdc": "hIoU",
+    "pd_shoot": "Pd_shoot",
+    "fa_shoot": "Fa_shoot",
 }
 """PyIRSTDMetrics output key (tests/reference/pyirstd_reference.py) → our scalar name."""
 
@@ -629,6 +639,7 @@ def _reference_metrics(
             capture_output=True,
             text=True,
             env=env,
+            check=False,
         )
     if done.returncode != 0:
         raise RuntimeError(f"--metrics-reference {python} failed: {done.stderr[-1000:]}")
@@ -732,14 +743,20 @@ def render_markdown(report: dict) -> str:
     parts = [
         f"# IRSAM benchmark ({report['date']})\n",
         f"- command: `{report['command']}`",
-        f"- CPU: {env['cpu']}, {env['cpu_cores']} cores ({env['cpu_cores_usable']} usable), "
-        f"{env['torch_threads']} torch threads, load average {env['load_average']} at start",
+        (
+            f"- CPU: {env['cpu']}, {env['cpu_cores']} cores ({env['cpu_cores_usable']} usable), "
+            f"{env['torch_threads']} torch threads, load average {env['load_average']} at start"
+        ),
         f"- GPU: {env['gpu'] or 'none'}"
         + (f" ({env['gpu_memory_gib']} GiB, CUDA {env['cuda']})" if env["gpu"] else ""),
-        f"- software: Python {env['python']}, torch {env['torch']}, lightning {env['lightning']}, "
-        f"hydra {env['hydra']}",
-        f"- model `{report['settings']['model']}`, random init; timings: median of "
-        f"{report['settings']['repeats']} after {report['settings']['warmup']} warm-up\n",
+        (
+            f"- software: Python {env['python']}, torch {env['torch']}, "
+            f"lightning {env['lightning']}, hydra {env['hydra']}"
+        ),
+        (
+            f"- model `{report['settings']['model']}`, random init; timings: median of "
+            f"{report['settings']['repeats']} after {report['settings']['warmup']} warm-up\n"
+        ),
     ]
     if report["configs"]:
         parts.append("## Training step and inference\n")

@@ -232,10 +232,9 @@ class ResumeState(L.Callback):
     Every checkpoint gets the task name (``irsam_task_name``, read by ``ckpt_path=auto`` to
     resume only runs of the same experiment) and the random-number states of Python, NumPy and
     torch (CPU) at the time of the save (``irsam_rng``). After a resume they are restored at the
-    start of the first resumed epoch, so shuffling and dataloader-worker seeds continue as in an
-    uninterrupted run (the augmentation's own generator is reseeded when the dataloader is
-    built, so with random augmentation a resumed run is close to, not equal to, an
-    uninterrupted one).
+    start of the first resumed epoch, so shuffling, dataloader-worker seeds and the augmentation
+    (reseeded from the torch RNG at every epoch start, ``IRSTDDataModule.reseed_augmentation``)
+    continue as in an uninterrupted run.
 
     Arguments:
       task_name (str): the run's ``task_name``.
@@ -273,10 +272,18 @@ class ResumeState(L.Callback):
         self._pending = checkpoint.get(self.RNG_KEY)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """On the first epoch after a resume, restore the stored random-number states."""
-        if self._pending is None:
-            return
-        state, self._pending = self._pending, None
+        """Restore the stored random-number states on the first epoch after a resume, then
+        reseed the training augmentation (every epoch) from the torch RNG."""
+        if self._pending is not None:
+            self._restore_rng(self._pending)
+            self._pending = None
+        reseed = getattr(trainer.datamodule, "reseed_augmentation", None)
+        if reseed is not None:
+            reseed()
+
+    @staticmethod
+    def _restore_rng(state: dict[str, Any]) -> None:
+        """Set the Python, NumPy and torch generators to the states saved with the checkpoint."""
         numpy_state = state["numpy"]
         random.setstate(_as_tuples(state["python"]))
         np.random.set_state(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typing_extensions import Self
 
 from irsam.callbacks import AtomicCheckpointIO
 from irsam.metrics_report import write_curves
@@ -33,7 +34,7 @@ class _FullDiskFile:
         self.handle.flush()
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    def __enter__(self) -> _FullDiskFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -307,7 +307,7 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
     if any(w in ("trainer=gpu", "trainer=ddp") for w in words):
         pytest.skip("needs a CUDA GPU (trainer=gpu / trainer=ddp)")
     if words[:2] == ["bash", "benchmarks/prepare_gpu_visit.sh"]:
-        pytest.skip("prepares a GPU visit: downloads wheels and copies NUDT-SIRST into the checkout")
+        pytest.skip("prepares a GPU visit: downloads wheels, copies NUDT-SIRST into the checkout")
     if words[:3] == ["bash", "benchmarks/gpu.sh", "--smoke"]:
         pytest.skip("run by tests/test_benchmarks.py::test_gpu_script_smoke_mode_runs_every_step")
     if "cuda" in words or any(w.startswith("--device=cuda") for w in words):

@@ -34,7 +34,7 @@ RUN_OVERRIDES = [
     "dataset.synthetic.num_test=4",
     "dataset.batch_size=4",
     "dataset.eval_batch_size=8",
-    "dataset.augmentation.mode=resize",  # no random augmentation: see irsam.callbacks.ResumeState
+    "dataset.augmentation.mode=resize",  # no random augmentation (its reseed is tested below)
     "dataset.augmentation.hflip_p=0",
     "model.net.image_size=64",
     "optimizer.lr=5e-4",
@@ -335,3 +335,41 @@ def test_auto_for_a_run_with_another_loss_starts_fresh(tmp_path: Path) -> None:
     last = torch.load(second_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0 and last["global_step"] == 2
     assert last["hyper_parameters"]["loss"]["name"] == "softiou"
+
+
+def test_augmentation_is_reseeded_per_epoch_from_the_restorable_torch_rng(tmp_path: Path) -> None:
+    """Without workers the augmentation draws from its own generator. ``ResumeState`` reseeds it
+    from the torch RNG at every epoch start, and checkpoints store that RNG: the same RNG state
+    gives the same augmented epoch (what a resume restores), another state another epoch."""
+    import hydra
+    import lightning as L
+
+    from irsam.callbacks import ResumeState
+
+    cfg = compose_config(
+        "train",
+        tmp_path,
+        [
+            "dataset.synthetic.num_train=4",
+            "dataset.synthetic.image_size=32",
+            "dataset.image_size=32",
+        ],
+    )
+    datamodule = hydra.utils.instantiate(cfg.dataset)
+    datamodule.setup("fit")
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.datamodule = datamodule  # what Trainer.fit sets
+    hook = ResumeState("train")
+
+    def epoch(rng_state: torch.Tensor) -> torch.Tensor:
+        torch.set_rng_state(rng_state)
+        hook.on_train_epoch_start(trainer, None)
+        return torch.stack([datamodule.train_dataset[i]["image"] for i in range(4)])
+
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    first = epoch(state)
+    torch.manual_seed(1)
+    other = epoch(torch.get_rng_state())
+    assert torch.equal(epoch(state), first)
+    assert not torch.equal(other, first)

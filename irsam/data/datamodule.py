@@ -334,9 +334,18 @@ class IRSTDDataModule(LightningDataModule):
         Returns:
           DataLoader: batches of the contract in :mod:`irsam.data.collate`.
         """
+        return self._loader(self.train_dataset, self.batch_size, shuffle=True)
+
+    def reseed_augmentation(self) -> None:
+        """Reseed the training augmentation from the torch RNG (called at every epoch start).
+
+        Without workers the augmentation runs in this process, so it is reseeded per epoch from
+        the global torch RNG, which checkpoints store: a resumed run then augments each epoch as
+        an uninterrupted one. Worker processes are seeded per epoch by :func:`seed_worker`
+        (from the same RNG), so nothing is done for them.
+        """
         if self.num_workers == 0 and self.train_dataset is not None:
             self.train_dataset.reseed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
-        return self._loader(self.train_dataset, self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
         """Validation batches in order (an empty list when there is no validation set).

@@ -228,8 +228,10 @@ def format_bad_files(bad: Sequence[BadFile], dataset: str) -> str:
       str: the message.
     """
     lines = [
-        f"pre-flight check of {dataset}: {len(bad)} file(s) cannot be loaded, so the run would "
-        "fail when it reaches them:"
+        (
+            f"pre-flight check of {dataset}: {len(bad)} file(s) cannot be loaded, so the run "
+            "would fail when it reaches them:"
+        )
     ]
     for item in bad[:MAX_LISTED]:
         where = f"{item.split} split" + (f", listed in {item.list_file}" if item.list_file else "")

@@ -16,6 +16,7 @@ from irsam.lit_module import IRSAMLitModule
 from irsam.models import count_parameters
 from irsam.tasks.report import metrics_table
 from irsam.utils import get_logger
+from irsam.utils.atomic import ensure_writable_dir
 from irsam.utils.config import (
     experiment_identity,
     instantiate_group,
@@ -37,6 +38,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
       tuple[dict, dict]: (all logged metrics as floats, the built objects; ``optimized_metric``
       is the value of ``cfg.optimized_metric`` after training, None when ``train=false``).
     """
+    ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.log_dir=)")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.dataset)
