@@ -84,6 +84,32 @@ def test_trainer_configs_instantiate(tmp_path: Path) -> None:
         assert trainer.max_epochs == cfg.trainer.max_epochs
 
 
+def test_common_trainer_arguments_need_no_plus(tmp_path: Path) -> None:
+    """Lightning's everyday Trainer arguments are keys of conf/trainer/default.yaml, so they are
+    overridden without ``+`` and reach the Trainer (a typo then gets Hydra's "not in struct"
+    error instead of a ``+`` suggestion that later fails inside the Trainer)."""
+    overrides = {
+        "limit_train_batches": 3,
+        "limit_val_batches": 2,
+        "limit_test_batches": 2,
+        "limit_predict_batches": 2,
+        "max_steps": 7,
+        "max_time": "00:00:01:00",
+        "val_check_interval": 0.5,
+        "gradient_clip_val": 1.0,
+        "accumulate_grad_batches": 2,
+    }
+    cfg = compose_config("train", tmp_path, [f"trainer.{k}={v}" for k, v in overrides.items()])
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert trainer.limit_train_batches == 3 and trainer.limit_val_batches == 2
+    assert trainer.max_steps == 7 and trainer.accumulate_grad_batches == 2
+    assert trainer.gradient_clip_val == 1.0
+    cfg = compose_config("train", tmp_path, ["trainer.overfit_batches=2"])
+    assert hydra.utils.instantiate(cfg.trainer, logger=False).overfit_batches == 2
+    with pytest.raises(Exception, match="max_epoch"):
+        compose_config("train", tmp_path, ["trainer.max_epoch=1"])
+
+
 def test_evaluate_and_predict_configs_compose(tmp_path: Path) -> None:
     """evaluate.yaml and predict.yaml compose; their required keys are marked ???."""
     for name in ("evaluate", "predict"):
