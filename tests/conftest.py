@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from irsam.data.io import write_png
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("IRSAM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
@@ -91,3 +94,33 @@ def compose_config(config_name: str, output_dir: Path, overrides: list[str]):
 def cfg_train(tmp_path: Path):
     """A tiny CPU ``train.yaml`` config writing into ``tmp_path``."""
     return compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES))
+
+
+FOLDER_SPLITS = {"default": {"trainval": "split/trainval.txt", "test": "split/test.txt"}}
+"""The split definition of :func:`make_dataset`'s folders."""
+
+
+def make_dataset(root: Path, names: list[str], size: tuple[int, int] = (32, 40)) -> Path:
+    """Write a valid NUDT-like dataset: images/, masks/, split/{trainval,test}.txt (the last
+    name is the test split; ``FOLDER_SPLITS`` describes it), one 3×4 target per image."""
+    rng = np.random.default_rng(0)
+    for name in names:
+        write_png(root / "images" / f"{name}.png", rng.integers(0, 255, size, dtype=np.uint8))
+        mask = np.zeros(size, np.uint8)
+        mask[5:8, 5:9] = 255
+        write_png(root / "masks" / f"{name}.png", mask)
+    (root / "split").mkdir(parents=True, exist_ok=True)
+    (root / "split" / "trainval.txt").write_text("\n".join(names[:-1]) + "\n")
+    (root / "split" / "test.txt").write_text(names[-1] + "\n")
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (restored afterwards; the CI machine has two cores)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -72,15 +72,6 @@ def decode_per_image(
     return {key: torch.cat([out[key] for out in per_image]) for key in per_image[0]}
 
 
-@pytest.fixture
-def one_thread():
-    """Run the test with one torch thread (restored afterwards)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     """irsam_tiny with random weights at a 64² internal size, eval mode."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import FOLDER_SPLITS as SPLITS
+from conftest import PROJECT_ROOT, make_dataset
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -16,22 +17,6 @@ from irsam.data.dataset import IRSTDDataset
 from irsam.data.errors import DatasetError
 from irsam.data.io import ImageReadError, write_png
 from irsam.data.layouts import resolve_splits
-
-SPLITS = {"default": {"trainval": "split/trainval.txt", "test": "split/test.txt"}}
-
-
-def make_dataset(root: Path, names: list[str], size: tuple[int, int] = (32, 40)) -> Path:
-    """Write a valid NUDT-like dataset: images/, masks/, split/{trainval,test}.txt."""
-    rng = np.random.default_rng(0)
-    for name in names:
-        write_png(root / "images" / f"{name}.png", rng.integers(0, 255, size, dtype=np.uint8))
-        mask = np.zeros(size, np.uint8)
-        mask[5:8, 5:9] = 255
-        write_png(root / "masks" / f"{name}.png", mask)
-    (root / "split").mkdir(parents=True, exist_ok=True)
-    (root / "split" / "trainval.txt").write_text("\n".join(names[:-1]) + "\n")
-    (root / "split" / "test.txt").write_text(names[-1] + "\n")
-    return root
 
 
 def resolve(root: Path, **kwargs: object) -> dict:

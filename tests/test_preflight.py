@@ -8,28 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FOLDER_SPLITS as SPLITS
+from conftest import make_dataset as make_folder_dataset
 
 from irsam.data import preflight as preflight_module
 from irsam.data.datamodule import IRSTDDataModule
 from irsam.data.errors import DatasetError
 from irsam.data.io import ImageReadError, write_png
 
-SPLITS = {"default": {"trainval": "split/trainval.txt", "test": "split/test.txt"}}
 NAMES = ["a", "b", "c", "d", "e", "f"]  # f is the test image
 
 
 def make_dataset(root: Path, names: list[str] = NAMES) -> Path:
     """A valid folder-layout dataset of 32×40 images; the last name is the test split."""
-    rng = np.random.default_rng(0)
-    for name in names:
-        write_png(root / "images" / f"{name}.png", rng.integers(0, 255, (32, 40), dtype=np.uint8))
-        mask = np.zeros((32, 40), np.uint8)
-        mask[5:8, 5:9] = 255
-        write_png(root / "masks" / f"{name}.png", mask)
-    (root / "split").mkdir(parents=True, exist_ok=True)
-    (root / "split" / "trainval.txt").write_text("\n".join(names[:-1]) + "\n")
-    (root / "split" / "test.txt").write_text(names[-1] + "\n")
-    return root
+    return make_folder_dataset(root, names)
 
 
 def datamodule(root: Path, **kwargs: object) -> IRSTDDataModule:

@@ -304,15 +304,6 @@ def test_remove_leftovers_keeps_files_that_a_process_is_writing(tmp_path: Path, 
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    """Run torch on one thread for this test (the machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.usefixtures("one_thread")
 def test_auto_for_a_run_with_another_loss_starts_fresh(tmp_path: Path) -> None:
     """Training with another loss and ckpt_path=auto does not continue the earlier run (which
