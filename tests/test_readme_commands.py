@@ -314,8 +314,8 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
         pytest.skip("needs a CUDA GPU (--device cuda)")
     if "hydra/launcher=slurm" in words:
         pytest.skip("needs a SLURM cluster (hydra/launcher=slurm)")
-    if head == "ruff":
-        return words, PROJECT_ROOT
+    if head == "ruff":  # the environment's ruff, also when its bin folder is not on PATH
+        return [str(Path(sys.executable).parent / head), *words[1:]], PROJECT_ROOT
     args: list[str] = []
     for position, word in enumerate(words[1:], start=1):
         key, sep, value = word.partition("=")
