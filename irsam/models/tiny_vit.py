@@ -136,7 +136,8 @@ class _WindowAttention(nn.Module):
         bias = self.attention_biases[:, self.attention_bias_idxs].to(q.dtype)
         if torch.is_grad_enabled() and (q.requires_grad or bias.requires_grad):
             # The fused CPU/GPU kernels give no gradient for a float mask: plain attention.
-            attn = (q * self.head_dim**-0.5) @ k.transpose(-2, -1) + bias
+            attn = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)
+            attn += bias  # in place: the product is not needed for its backward
             out = attn.softmax(dim=-1) @ v
         else:
             # A 4-D mask lets scaled_dot_product_attention pick its fused (flash) kernel.
