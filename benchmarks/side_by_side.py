@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""irsam against the authors' IRSAM code, side by side in one process (CPU or GPU).
+"""irsam against the authors' IRSAM code, side by side in one process on CPU.
 
 Ours is built through the project's configs (``conf/train.yaml`` with ``model=<name>``) and
 trained with the LightningModule's own ``training_step`` and ``configure_optimizers``. Theirs is
@@ -8,13 +8,14 @@ run time; it needs ``timm``), trained with the same loss and optimiser settings.
 random batch; the repeats of the two models alternate (A B A B ...) so that drift in machine
 load hits both alike. Writes ``side_by_side.json`` and ``side_by_side.md``::
 
-    python benchmarks/side_by_side.py --authors-code /work/authors-irsam --threads 1
+    python benchmarks/side_by_side.py --authors-code /path/to/IRSAM --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -39,16 +40,12 @@ def build_ours(args: argparse.Namespace) -> tuple[Any, torch.optim.Optimizer, An
     Returns:
       tuple: (IRSAMLitModule in training mode, optimiser from ``configure_optimizers``, cfg).
     """
-    overrides = [
-        f"model={args.model}",
-        f"model.net.image_size={args.image_size}",
-        f"dataset.image_size={args.input_size}",
-    ]
+    size = [f"model.net.image_size={args.image_size}", f"dataset.image_size={args.input_size}"]
+    overrides = [f"model={args.model}", *size]
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     torch.manual_seed(0)
-    module = hydra.utils.instantiate(cfg.model)
-    module.train()
+    module = hydra.utils.instantiate(cfg.model).train()
     return module, module.configure_optimizers()["optimizer"], cfg
 
 
@@ -69,8 +66,7 @@ def build_theirs(authors_code: Path, cfg: Any) -> tuple[torch.nn.Module, torch.o
     from segment_anything_training.build_IRSAM import build_sam_IRSAM
 
     torch.manual_seed(0)
-    model = build_sam_IRSAM(checkpoint=None)
-    model.train()
+    model = build_sam_IRSAM(checkpoint=None).train()
     factory = hydra.utils.instantiate(cfg.optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
     return model, factory(params=params)
@@ -86,8 +82,7 @@ def synthetic_batch(batch_size: int, size: int) -> dict[str, torch.Tensor]:
 
 
 def theirs_forward(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The authors' forward (a list of per-image dicts), mapped to our output names (their edge
-    map is already a probability map, sigmoid on the decoder grid then bilinear upsampling)."""
+    """The authors' forward (per-image dicts) in our output names (their edges: probabilities)."""
     size = tuple(images.shape[-2:])
     masks, edges = model([{"image": image, "original_size": size} for image in images])
     return {"mask_logits": masks, "edge_probs": edges}
@@ -129,12 +124,9 @@ def make_steps(args: argparse.Namespace) -> dict[str, dict[str, Callable[[], Non
 
 
 def measure(steps: dict[str, dict[str, Callable[[], None]]], args: argparse.Namespace) -> dict:
-    """Warm up, then time ``repeats`` interleaved calls per (row, model).
-
-    Returns per row and model the wall-clock and process CPU seconds of each call and the
-    median images/s of both, and the irsam / authors ratios. On a shared machine the CPU-time
-    figure is the steadier one: time spent waiting for a core does not count.
-    """
+    """Warm up, then time ``repeats`` interleaved calls per (row, model): wall-clock and process
+    CPU seconds (steadier on a shared machine: waiting for a core does not count), median img/s
+    of both and the irsam / authors ratios."""
     results: dict[str, dict[str, Any]] = {}
     for row, pair in steps.items():
         for fn in pair.values():
@@ -162,16 +154,15 @@ def measure(steps: dict[str, dict[str, Callable[[], None]]], args: argparse.Name
     return results
 
 
-def profile(steps: dict, args: argparse.Namespace, rows: int = 12) -> dict[str, str]:
+def profile_tables(steps: dict, rows: int = 12) -> dict[str, str]:
     """``torch.profiler`` tables (top ops by self CPU time) of one call per (row, model)."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
+    from torch.profiler import ProfilerActivity, profile
 
     tables = {}
     for row, pair in steps.items():
         for name, fn in pair.items():
             fn()
-            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
                 fn()
             tables[f"{row}/{name}"] = prof.key_averages().table(
                 sort_by="self_cpu_time_total", row_limit=rows
@@ -181,19 +172,15 @@ def profile(steps: dict, args: argparse.Namespace, rows: int = 12) -> dict[str, 
 
 def markdown(results: dict, meta: dict[str, Any]) -> str:
     """The side-by-side Markdown table with the run's settings underneath."""
-    lines = [
-        f"| | authors' IRSAM code | irsam `{meta['model']}` | ratio | ratio (CPU time) |",
-        "|---|---|---|---|---|",
-    ]
+    lines = [f"| | authors' IRSAM code | irsam `{meta['model']}` | ratio | ratio (CPU time) |"]
+    lines.append("|---|---|---|---|---|")
     labels = {"train": "train step (fwd + bwd + AdamW)", "inference": "inference"}
-    for row, label in labels.items():
-        if row in results:
-            r = results[row]
-            lines.append(
-                f"| {label} | {r['authors']['images_per_s']:.3f} img/s "
-                f"| {r['irsam']['images_per_s']:.3f} img/s | {r['ratio']:.2f} "
-                f"| {r['ratio_cpu_time']:.2f} |"
-            )
+    for row, r in results.items():
+        lines.append(
+            f"| {labels[row]} | {r['authors']['images_per_s']:.3f} img/s "
+            f"| {r['irsam']['images_per_s']:.3f} img/s | {r['ratio']:.2f} "
+            f"| {r['ratio_cpu_time']:.2f} |"
+        )
     lines.append("")
     lines.append(
         f"{meta['device']}, {meta['threads']} thread(s), fp32, random init, "
@@ -206,13 +193,10 @@ def markdown(results: dict, meta: dict[str, Any]) -> str:
 
 def cpu_name() -> str:
     """The CPU model from /proc/cpuinfo (falls back to ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -234,19 +218,15 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--image-size: the authors' encoder is fixed at 1024 (64x64 token grid)")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*self.log.*")
-    steps = make_steps(args)
-    steps = {row: steps[row] for row in args.rows.split(",")}
+    steps = {row: pair for row, pair in make_steps(args).items() if row in args.rows.split(",")}
     results = measure(steps, args)
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     meta = {
         "model": args.model,
         "device": cpu_name(),
-        "threads": args.threads,
-        "input_size": args.input_size,
-        "image_size": args.image_size,
-        "batch": args.batch,
-        "repeats": args.repeats,
-        "load_average": " ".join(load),
+        **{
+            k: getattr(args, k) for k in ("threads", "input_size", "image_size", "batch", "repeats")
+        },
+        "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
         "torch": torch.__version__,
     }
     report = markdown(results, meta)
@@ -255,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "results": results}
     if args.profile:
-        payload["profile"] = profile(steps, args)
+        payload["profile"] = profile_tables(steps)
         for key, table in payload["profile"].items():
             print(f"## {key}\n{table}")
     (out / "side_by_side.json").write_text(json.dumps(payload, indent=2) + "\n")
