@@ -59,7 +59,10 @@ def test_diffusion_smooths_small_details() -> None:
     """Small details (s << k) are shrunk: the diffused map has less detail energy."""
     block = WPMD(channels=1, init_contrast=10.0)
     x = 0.1 * torch.randn(1, 1, 16, 16)
-    detail = lambda t: block.dwt(t)[:, :, 1:].square().sum()
+
+    def detail(t: torch.Tensor) -> torch.Tensor:
+        return block.dwt(t)[:, :, 1:].square().sum()
+
     assert detail(block.diffuse(x)) < 0.5 * detail(x)
 
 
@@ -97,3 +100,47 @@ def test_runs_in_float32_under_autocast() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = block(x)
     assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
+
+
+def _pywt_haar_step(block: WPMD, x: torch.Tensor) -> torch.Tensor:
+    """One shrinkage step with PyWavelets' ``dwt2`` / ``idwt2`` ('haar'), channel by channel."""
+    pywt = pytest.importorskip("pywt")
+    contrast = torch.nn.functional.softplus(block.kappa).detach().double().numpy()
+    step = float(torch.sigmoid(block.theta))
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            approx, details = pywt.dwt2(x[i, c].numpy(), "haar", mode="periodization")
+            magnitude = (sum(d**2 for d in details) + block.eps) ** 0.5
+            factor = 1.0 - step / (1.0 + (magnitude / contrast[c]) ** 2)
+            shrunk = tuple(d * factor for d in details)
+            rec = pywt.idwt2((approx, shrunk), "haar", mode="periodization")
+            out[i, c] = torch.from_numpy(rec)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5)])
+def test_haar_closed_form_equals_convolution_path_and_pywavelets(shape: tuple) -> None:
+    """The closed-form Haar step (2×2 block means) equals the generic DWT/IDWT convolution path
+    and PyWavelets' dwt2/idwt2 shrinkage, in float64 and float32, odd sizes included."""
+    torch.manual_seed(0)
+    block = WPMD(channels=shape[1], iterations=2, init_contrast=0.7, init_step=0.6)
+    with torch.no_grad():
+        block.kappa.add_(torch.randn(shape[1]) * 0.3)
+    x = torch.randn(*shape, dtype=torch.float64)
+    contrast, step = torch.nn.functional.softplus(block.kappa), torch.sigmoid(block.theta)
+    even = x[..., : shape[2] // 2 * 2, : shape[3] // 2 * 2]
+    fast = block._haar_step(even, contrast.double(), step.double())
+    assert not torch.allclose(fast, even, atol=1e-3)  # the step really shrinks the details
+    assert torch.allclose(fast, block._wavelet_step(even, contrast.double(), step.double()))
+    assert torch.allclose(fast.detach(), _pywt_haar_step(block, even), atol=1e-10)
+    for dtype, atol in ((torch.float64, 1e-10), (torch.float32, 1e-6)):
+        height, width = shape[-2:]
+        padded = torch.nn.functional.pad(
+            x.to(dtype), (0, width % 2, 0, height % 2), mode=block.pad_mode
+        )
+        for _ in range(block.iterations):  # the generic path, step by step
+            padded = block._wavelet_step(padded, contrast.to(dtype), step.to(dtype))
+        fast = block.diffuse(x.to(dtype))
+        generic = padded[..., :height, :width]
+        assert torch.allclose(fast, generic, atol=atol), (dtype, (fast - generic).abs().max())

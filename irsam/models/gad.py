@@ -11,9 +11,10 @@ SAM's mask decoder extended HQ-SAM style. Token order in the transformer is
 from __future__ import annotations
 
 import torch
-from segment_anything.modeling.common import LayerNorm2d
 from segment_anything.modeling.mask_decoder import MLP
 from torch import nn
+
+from irsam.models.layers import LayerNorm2d
 
 GAD_FUSIONS = ("deep", "shallow", "deep+shallow")
 

@@ -51,7 +51,9 @@ class IRSAM(nn.Module):
           resize_mode (str): how images are resized to S×S: ``"nearest"`` (the authors' ×2
             nearest upsampling of 512² inputs) or ``"bilinear"``.
           channels_last (bool): feed the encoder channels-last tensors (pair with weights in
-            channels-last memory format for faster convs on GPU).
+            channels-last memory format for faster convs on GPU). On CPU the encoder input is
+            always channels-last: oneDNN's depthwise and 1×1 convolutions are 2-3× faster in that
+            layout, and TinyViT's map ↔ token reshapes become free views.
           edge_upsample (str): order of the edge map's sigmoid and its upsampling to the input
             size: ``"probabilities"`` (the authors' code: sigmoid on the 4g×4g decoder grid, then
             bilinear upsampling of the probabilities) or ``"logits"`` (bilinear upsampling of the
@@ -111,7 +113,8 @@ class IRSAM(nn.Module):
         Arguments:
           images (torch.Tensor): B×3×H×W float RGB, 0-255 scale.
         Returns:
-          torch.Tensor: B×3×S×S normalised images.
+          torch.Tensor: B×3×S×S normalised images (channels-last on CPU or with
+            ``channels_last``).
         """
         x = (images - self.pixel_mean) / self.pixel_std
         size = self.img_size
@@ -120,7 +123,7 @@ class IRSAM(nn.Module):
                 x = F.interpolate(x, size=(size, size), mode="nearest")
             else:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        if self.channels_last:
+        if self.channels_last or x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 

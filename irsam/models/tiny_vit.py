@@ -14,12 +14,34 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
-from segment_anything.modeling.common import LayerNorm2d
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from irsam.models.layers import LayerNorm2d
+
 Encoded = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+class _ConvBN(nn.Sequential):
+    """Bias-free conv followed by BatchNorm, as ``Sequential(c=Conv2d, bn=BatchNorm2d)``.
+
+    While the BatchNorm is in eval mode (inference, or a frozen encoder) the forward folds it
+    into the convolution (``w·γ/σ``, bias ``β - μ·γ/σ``): one pass over the feature map instead
+    of two, with the same result up to float rounding. In training mode it runs conv then BN.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B×C_in×H×W → B×C_out×H'×W'."""
+        conv, bn = self.c, self.bn
+        if bn.training or bn.running_var is None:
+            return bn(conv(x))
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        weight = conv.weight * scale.view(-1, 1, 1, 1).to(conv.weight.dtype)
+        bias = bn.bias - bn.running_mean * scale
+        return F.conv2d(
+            x, weight, bias.to(weight.dtype), conv.stride, conv.padding, conv.dilation, conv.groups
+        )
 
 
 def _conv_bn(
@@ -29,15 +51,15 @@ def _conv_bn(
     stride: int = 1,
     groups: int = 1,
     bn_weight_init: float = 1.0,
-) -> nn.Sequential:
-    """Bias-free conv followed by BatchNorm, as ``Sequential(c=Conv2d, bn=BatchNorm2d)``."""
+) -> _ConvBN:
+    """Bias-free conv followed by BatchNorm (:class:`_ConvBN`, keys ``c.*`` and ``bn.*``)."""
     bn = nn.BatchNorm2d(out_chans)
     nn.init.constant_(bn.weight, bn_weight_init)
     nn.init.zeros_(bn.bias)
     conv = nn.Conv2d(
         in_chans, out_chans, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
     )
-    return nn.Sequential(OrderedDict(c=conv, bn=bn))
+    return _ConvBN(OrderedDict(c=conv, bn=bn))
 
 
 def _patch_merging(in_chans: int, out_chans: int, stride: int) -> nn.Sequential:
@@ -98,12 +120,29 @@ class _WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B'×N×C window tokens (N = window²) → B'×N×C."""
-        b, n, _ = x.shape
-        qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3 * self.head_dim)
+        return self.proj(self.attend(self.qkv(self.norm(x))))
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The attention core, between ``qkv`` and ``proj``.
+
+        Arguments:
+          qkv (torch.Tensor): B'×N×3C projected window tokens (N = window²).
+        Returns:
+          torch.Tensor: B'×N×C, the heads' outputs concatenated (before ``proj``).
+        """
+        b, n, _ = qkv.shape
+        qkv = qkv.view(b, n, self.num_heads, 3 * self.head_dim)
         q, k, v = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
         bias = self.attention_biases[:, self.attention_bias_idxs].to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(b, n, -1))
+        if torch.is_grad_enabled() and (q.requires_grad or bias.requires_grad):
+            # The fused CPU/GPU kernels give no gradient for a float mask: plain attention.
+            attn = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)
+            attn += bias  # in place: the product is not needed for its backward
+            out = attn.softmax(dim=-1) @ v
+        else:
+            # A 4-D mask lets scaled_dot_product_attention pick its fused (flash) kernel.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0))
+        return out.transpose(1, 2).reshape(b, n, -1)
 
 
 class _TinyViTBlock(nn.Module):
@@ -133,12 +172,20 @@ class _TinyViTBlock(nn.Module):
         assert length == h * w, f"expected {h}×{w} = {h * w} tokens, got {length}"
         ws = self.window_size
         pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
-        y = F.pad(x.view(b, h, w, c), (0, 0, 0, pad_r, 0, pad_b))
         nh, nw = (h + pad_b) // ws, (w + pad_r) // ws
-        y = y.view(b, nh, ws, nw, ws, c).transpose(2, 3).reshape(b * nh * nw, ws * ws, c)
-        y = self.attn(y)
+        attn = self.attn
+        # LayerNorm and qkv run on the real tokens only. A zero padding token would leave the
+        # LayerNorm as its bias, so the padding is filled with qkv(norm.bias): the same windows
+        # as padding the input, without projecting the padding (up to 20 % of the tokens).
+        qkv = attn.qkv(attn.norm(x)).view(b, h, w, -1)
+        if pad_b or pad_r:
+            canvas = attn.qkv(attn.norm.bias).expand(b, h + pad_b, w + pad_r, -1).clone()
+            canvas[:, :h, :w] = qkv
+            qkv = canvas
+        qkv = qkv.view(b, nh, ws, nw, ws, 3 * c).transpose(2, 3).reshape(b * nh * nw, ws * ws, -1)
+        y = attn.attend(qkv)
         y = y.view(b, nh, nw, ws, ws, c).transpose(2, 3).reshape(b, nh * ws, nw * ws, c)
-        x = x + y[:, :h, :w].reshape(b, length, c)
+        x = x + attn.proj(y[:, :h, :w].reshape(b, length, c))
         x = self.local_conv(x.transpose(1, 2).reshape(b, c, h, w))
         x = x.flatten(2).transpose(1, 2)
         return x + self.mlp(x)
