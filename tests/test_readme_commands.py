@@ -306,6 +306,10 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
         pytest.skip(f"{head} needs GPUs / TensorRT, which this machine cannot have")
     if any(w in ("trainer=gpu", "trainer=ddp") for w in words):
         pytest.skip("needs a CUDA GPU (trainer=gpu / trainer=ddp)")
+    if head == "git" and words[1:2] == ["clone"]:
+        pytest.skip("downloads a repository (the authors' code for the side-by-side benchmark)")
+    if any(w == "--authors-code" for w in words):
+        pytest.skip("needs a local clone of the authors' code (not part of irsam)")
     if words[:2] == ["bash", "benchmarks/prepare_gpu_visit.sh"]:
         pytest.skip("prepares a GPU visit: downloads wheels, copies NUDT-SIRST into the checkout")
     if words[:3] == ["bash", "benchmarks/gpu.sh", "--smoke"]:
