@@ -364,3 +364,31 @@ def test_augmentation_is_reseeded_per_epoch_from_the_restorable_torch_rng(tmp_pa
     other = epoch(torch.get_rng_state())
     assert torch.equal(epoch(state), first)
     assert not torch.equal(other, first)
+
+
+def test_explicit_ckpt_path_that_is_no_checkpoint_names_the_file(tmp_path: Path) -> None:
+    """train.py ckpt_path=<text file> / <truncated .ckpt>: one CheckpointError naming the file and
+    what it is (before: ``IndexError: pop from empty list`` / a bare zip-archive error)."""
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    good = _fake_checkpoint(tmp_path / "last.ckpt", SYNTHETIC)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    for path, what in ((text, "text file"), (truncated, "truncated or corrupt")):
+        with pytest.raises(CheckpointError) as info:
+            resolve_ckpt_path(str(path), str(tmp_path), "train", _identity(SYNTHETIC))
+        assert str(path) in str(info.value) and what in str(info.value), str(info.value)
+
+
+def test_debug_configs_write_no_checkpoint(tmp_path: Path) -> None:
+    """debug=limit (and every debug preset) turns checkpointing off: its callbacks are ``none``,
+    and Lightning would otherwise add its own ModelCheckpoint (before: ``epoch=2-step=6.ckpt``)."""
+    import hydra
+    import lightning as L
+
+    for preset in ("limit", "fdr", "overfit", "default"):
+        cfg = compose_config("train", tmp_path, [f"debug={preset}"])
+        trainer = hydra.utils.instantiate(cfg.trainer, logger=False)
+        assert not any(
+            isinstance(c, L.pytorch.callbacks.ModelCheckpoint) for c in trainer.callbacks
+        )

@@ -136,13 +136,13 @@ def read_checkpoint(path: PathLike) -> dict[str, object]:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
         detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if "Weights only load failed" in str(exc):
+        if _looks_like_text(head):  # first: a text file also fails the weights-only unpickler
+            problem = "is a text file, not a PyTorch checkpoint"
+        elif "Weights only load failed" in str(exc):
             problem = (
                 "holds objects other than tensors and plain containers and is refused "
                 "(checkpoints are read with weights_only=True)"
             )
-        elif _looks_like_text(head):
-            problem = "is a text file, not a PyTorch checkpoint"
         elif head.startswith(b"PK"):
             problem = "is a truncated or corrupt PyTorch archive"
         else:
