@@ -521,6 +521,33 @@ def test_irsam_backbone_segments_crops_with_its_own_decoder():
     assert backbone.encode(backbone.preprocess(frame[None])[0]).shape == (1, 8, 16, 16)
 
 
+class _InputRecordingIrsamNet(_StubIrsamNet):
+    """The stub network, remembering what it was given."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.seen = images.clone()
+        return super().forward(images)
+
+
+def test_irsam_backbone_keeps_crops_at_native_scale():
+    """A crop smaller than the network's input goes in unresized, on a canvas of its mean colour
+    (upsampled 4-6x, real IRSAM weights find no target in a PPCF crop); the logits of that
+    corner are the crop's."""
+    from irsam.oneshot.backbone import IrsamBackbone
+
+    net = _InputRecordingIrsamNet()
+    backbone = IrsamBackbone(net).eval()
+    crop = torch.full((3, 16, 12), 10.0)
+    crop[:, 3:5, 4:6] = 255.0
+    (masks,) = backbone.segment_crops([crop], [[(4.0, 3.0)]], chunk_size=4)
+    assert net.seen.shape == (1, 3, 64, 64)
+    assert torch.equal(net.seen[0, :, :16, :12], crop)
+    assert torch.allclose(net.seen[0, :, 20:, 20:], crop.mean(dim=(1, 2))[:, None, None])
+    expected = torch.zeros(16, 12, dtype=torch.bool)
+    expected[3:5, 4:6] = True
+    assert torch.equal(masks[0], expected)
+
+
 def test_standalone_irsam_backbone_needs_no_sam_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="irsam_ppcf"):
         build_backbone(encoder="irsam", irsam_checkpoint="x.ckpt", irsam_ppcf="sam2")

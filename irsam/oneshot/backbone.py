@@ -550,6 +550,12 @@ class IrsamBackbone(EncoderBackboneBase):
     ) -> list[list[torch.Tensor]]:
         """Run IRSAM on the crops (batched per crop size), then select components per prompt.
 
+        A crop no larger than the network's input side S is placed at native scale in the
+        top-left corner of an S×S canvas filled with the crop's mean colour, and the logits of
+        that corner are kept: resizing a 42–64 px crop up to S would enlarge its targets 4–6×,
+        beyond the sizes IRSAM was trained on (it then finds none). Larger crops are resized by
+        the network as usual.
+
         Arguments:
           crops (list[torch.Tensor]): 3×h×w float RGB 0–255 crops (sizes may differ).
           prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
@@ -564,12 +570,20 @@ class IrsamBackbone(EncoderBackboneBase):
         for i, crop in enumerate(crops):
             by_size.setdefault((int(crop.shape[1]), int(crop.shape[2])), []).append(i)
         masks: list[list[torch.Tensor]] = [[] for _ in crops]
-        for indices in by_size.values():
+        side = int(self.net.img_size)
+        for (height, width), indices in by_size.items():
             for start in range(0, len(indices), chunk_size):
                 chunk = indices[start : start + chunk_size]
                 batch = torch.stack([crops[i] for i in chunk]).float().to(self.device)
+                native = height <= side and width <= side
+                if native:  # keep the crop's scale: IRSAM is trained on targets of native size
+                    canvas = batch.mean(dim=(2, 3), keepdim=True).expand(-1, -1, side, side)
+                    canvas = canvas.clone()
+                    canvas[:, :, :height, :width] = batch
+                    batch = canvas
                 with self._autocast():
                     logits = self.net(batch)["mask_logits"][:, 0].float()
+                logits = logits[:, :height, :width] if native else logits
                 for i, crop_logits in zip(chunk, logits):
                     crop_mask = crop_logits > self.mask_threshold
                     masks[i] = [
