@@ -1,13 +1,11 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Subprocess runs: simulated DDP, a SIGKILLed run that resumes, sweeps and offline wandb."""
+"""Subprocess runs: simulated DDP, sweeps and offline wandb (SIGKILL resume: test_resume.py)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -93,53 +91,6 @@ def test_ddp_sim_synced_metrics_equal_single_process_metrics_on_the_same_predict
     for key in ("test/IoU", "test/Pd", "test/Fa"):
         assert np.float32(synced[key]) == np.float32(values[key]), key
     assert synced["test/nIoU"] == pytest.approx(values["test/nIoU"], rel=1e-6)
-
-
-def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
-    """A run killed with SIGKILL mid-training resumes from last.ckpt and finishes its epochs."""
-    run = tmp_path / "killed"
-    overrides = list(CLI_OVERRIDES) + [
-        "trainer.max_epochs=50",
-        "dataset.synthetic.num_train=16",
-        "test=false",
-    ]
-    process = subprocess.Popen(
-        [sys.executable, "train.py", f"hydra.run.dir={run}", *overrides],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    last = run / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 300
-    while time.time() < deadline and not last.exists():
-        time.sleep(0.5)
-    assert last.exists(), "the run never wrote last.ckpt"
-    time.sleep(3.0)  # let it get into a later epoch
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed = torch.load(last, map_location="cpu", weights_only=True)  # never half-written
-    # a kill during a save may leave a hidden temporary file; the resumed run removes it
-
-    resumed = tmp_path / "resumed"
-    target_epochs = killed["epoch"] + 2
-    _run(
-        [
-            "train.py",
-            f"hydra.run.dir={resumed}",
-            *overrides[:-3],
-            "test=false",
-            f"trainer.max_epochs={target_epochs}",
-            "dataset.synthetic.num_train=16",
-            f"ckpt_path={last}",
-        ],
-        PROJECT_ROOT,
-    )
-    final = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert final["epoch"] == target_epochs - 1
-    # 16 images / batch 4 = 4 steps per epoch: every epoch ran once over the kill and the resume.
-    assert killed["global_step"] == 4 * (killed["epoch"] + 1)
-    assert final["global_step"] == 4 * target_epochs
-    assert not list(last.parent.glob(".*.tmp")), "the resumed run left the killed save's temp file"
 
 
 def test_optuna_sweep_two_trials(tmp_path: Path) -> None:

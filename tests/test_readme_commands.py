@@ -316,6 +316,10 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
         pytest.skip("run by tests/test_benchmarks.py::test_gpu_script_smoke_mode_runs_every_step")
     if "cuda" in words or any(w.startswith("--device=cuda") for w in words):
         pytest.skip("needs a CUDA GPU (--device cuda)")
+    if "hydra/launcher=local" in words:
+        pytest.skip(
+            "run by tests/test_cluster_launcher.py::test_submitit_local_sweep_runs_two_jobs"
+        )
     if "hydra/launcher=slurm" in words:
         pytest.skip("needs a SLURM cluster (hydra/launcher=slurm)")
     if head == "ruff":  # the environment's ruff, also when its bin folder is not on PATH
