@@ -13,6 +13,7 @@ degenerate case of an empty target with saturated negative logits (e.g. SLS with
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -108,7 +109,7 @@ def _sums(p: Tensor, t: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor
     return (p * t).sum(dims), p.sum(dims), t.sum(dims)
 
 
-class _OverlapLoss(nn.Module):
+class _OverlapLoss(nn.Module, metaclass=abc.ABCMeta):
     """``1 − ratio(I, S_p, S_t)`` on sigmoid probabilities, per sample or batch-global.
 
     Subclasses give the ratio (:meth:`overlap`) and the default reduction.
@@ -129,9 +130,9 @@ class _OverlapLoss(nn.Module):
         self.smooth = float(smooth)
         self.per_image = _resolve_reduction(per_image, reduction, default=self.default_reduction)
 
+    @abc.abstractmethod
     def overlap(self, inter: Tensor, s_p: Tensor, s_t: Tensor) -> Tensor:
         """The overlap ratio from the sums (each ``[B]`` or a scalar)."""
-        raise NotImplementedError
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Compute the loss.

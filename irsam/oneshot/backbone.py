@@ -15,6 +15,7 @@ postprocessing.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
@@ -147,7 +148,7 @@ def encode_images(
     return embeddings, input_hws
 
 
-class EncoderBackboneBase(nn.Module):
+class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
     """SAM-style preprocessing and the encoder forward shared by every one-shot backbone.
 
     Subclasses implement ``_normaliser`` (the module with SAM's ``pixel_mean`` / ``pixel_std``
@@ -170,9 +171,9 @@ class EncoderBackboneBase(nn.Module):
         self.img_size = int(img_size)
         self.grid_size = int(grid_size)
 
+    @abc.abstractmethod
     def _normaliser(self) -> nn.Module:
         """The module whose ``pixel_mean`` / ``pixel_std`` buffers normalise inputs (subclasses)."""
-        raise NotImplementedError
 
     @property
     def pixel_mean(self) -> torch.Tensor:
@@ -226,9 +227,9 @@ class EncoderBackboneBase(nn.Module):
         else:
             yield
 
+    @abc.abstractmethod
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         """Raw encoder forward: B×3×S×S → B×C×g×g (subclasses)."""
-        raise NotImplementedError
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Encode a batch.
