@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,26 +26,25 @@ from typing import Any
 
 import hydra
 import torch
-from hydra import compose, initialize_config_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.benchmark import build_module, compose, environment, make_train_step
 
 
-def build_ours(args: argparse.Namespace) -> tuple[Any, torch.optim.Optimizer, Any]:
-    """The irsam LightningModule, its optimiser and the composed config.
+def build_ours(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The irsam LightningModule (seed 0, training mode) and the composed config.
 
     Arguments:
       args (argparse.Namespace): ``model``, ``input_size``, ``image_size``.
     Returns:
-      tuple: (IRSAMLitModule in training mode, optimiser from ``configure_optimizers``, cfg).
+      tuple: (IRSAMLitModule built by ``benchmarks.benchmark.build_module``, cfg).
     """
     size = [f"model.net.image_size={args.image_size}", f"dataset.image_size={args.input_size}"]
-    overrides = [f"model={args.model}", *size]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    torch.manual_seed(0)
-    module = hydra.utils.instantiate(cfg.model).train()
-    return module, module.configure_optimizers()["optimizer"], cfg
+    cfg = compose([f"model={args.model}", *size])
+    return build_module(cfg, "cpu"), cfg
 
 
 def build_theirs(authors_code: Path, cfg: Any) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -90,16 +88,15 @@ def theirs_forward(model: torch.nn.Module, images: torch.Tensor) -> dict[str, to
 
 def make_steps(args: argparse.Namespace) -> dict[str, dict[str, Callable[[], None]]]:
     """The four timed callables: {"train": {"authors": f, "irsam": f}, "inference": {...}}."""
-    ours, ours_opt, cfg = build_ours(args)
+    ours, cfg = build_ours(args)
     theirs, theirs_opt = build_theirs(Path(args.authors_code), cfg)
     batch = synthetic_batch(args.batch, args.input_size)
     loss = ours.loss
+    ours_step, _ = make_train_step(ours, batch, "cpu", "fp32")  # the benchmark's training step
 
     def train_ours() -> None:
         ours.train()
-        ours_opt.zero_grad(set_to_none=True)
-        ours.training_step(batch, 0).backward()
-        ours_opt.step()
+        ours_step()
 
     def train_theirs() -> None:
         theirs.train()
@@ -191,14 +188,6 @@ def markdown(results: dict, meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (falls back to ``platform.processor()``)."""
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Parse the arguments, build both models, measure (and profile), write JSON + Markdown."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -222,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = measure(steps, args)
     meta = {
         "model": args.model,
-        "device": cpu_name(),
+        "device": environment("cpu")["cpu"],
         **{
             k: getattr(args, k) for k in ("threads", "input_size", "image_size", "batch", "repeats")
         },
