@@ -150,6 +150,42 @@ class ResumableModelCheckpoint(ModelCheckpoint):
         ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        """Write ``filepath``; when it is ``last.ckpt`` and a top-k checkpoint was written at this
+        very step, hard-link that file instead of writing the same weights a second time (half
+        the disk and time of an improving epoch; the next epoch's atomic save of ``last.ckpt``
+        replaces the link, not the top-k file). File systems without hard links get the copy."""
+        same_step = (
+            self._last_global_step_saved == trainer.global_step
+            and self._last_checkpoint_saved in self.best_k_models
+            and os.path.basename(filepath).startswith(self.CHECKPOINT_NAME_LAST)
+        )
+        if not (same_step and self._hard_link(trainer, self._last_checkpoint_saved, filepath)):
+            super()._save_checkpoint(trainer, filepath)
+
+    @staticmethod
+    def _hard_link(trainer: L.Trainer, source: str, target: str) -> bool:
+        """Atomically make ``target`` a hard link of ``source`` (rank 0; the others wait).
+
+        Returns:
+          bool: False when the file system refused the link (nothing changed then).
+        """
+        linked = True
+        if trainer.is_global_zero:
+            folder, name = os.path.split(target)
+            temporary = os.path.join(folder, f".{name}.link.tmp")  # a leftover name, if killed
+            try:
+                if os.path.lexists(temporary):
+                    os.remove(temporary)
+                os.link(source, temporary)
+                os.replace(temporary, target)
+            except OSError as error:
+                log.info("hard link %s -> %s refused (%s): writing a copy", target, source, error)
+                linked = False
+        linked = trainer.strategy.broadcast(linked)
+        trainer.strategy.barrier()
+        return linked
+
     @property
     def state_key(self) -> str:
         """Lightning's key for this callback's state, the one the plain class uses (it depends on

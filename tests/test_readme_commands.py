@@ -171,23 +171,6 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
         "checkpoint": checkpoint,
     }
     entries["cwd"].mkdir()
-    try:
-        import onnxruntime  # noqa: F401
-
-        onnx_file = root / "irsam.onnx"
-        _run_python(
-            [
-                "export.py",
-                f"ckpt_path={checkpoint}",
-                f"output={onnx_file}",
-                f"hydra.run.dir={root / 'export'}",
-                "extras.print_config=false",
-            ],
-            PROJECT_ROOT,
-        )
-        entries["onnx"] = onnx_file
-    except ImportError:
-        pass
     return entries
 
 
@@ -350,10 +333,6 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
     run_dir = [f"hydra.run.dir={cwd / 'logs' / stem / 'runs' / str(index)}"]
     if script.startswith("benchmarks/"):
         return argv + args, cwd
-    if onnx := [a for a in args if a.startswith("onnx_path=")]:
-        if "onnx" not in workspace:
-            pytest.skip("needs onnxruntime (pip install -e '.[export]')")
-        args = [a for a in args if a not in onnx] + [f"onnx_path={workspace['onnx']}"]
     if stem == "train":
         multirun = "-m" in args or any(a.startswith("hparams_search=") for a in args)
         real = any(a.startswith(("dataset.root=", "paths.data_dir=")) for a in args)

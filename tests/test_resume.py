@@ -119,6 +119,10 @@ def test_resume_after_sigkill_keeps_the_best_checkpoint_and_val_iou_best(tmp_pat
     before = _rows(tmp_path / "killed.jsonl")
     assert [row["epoch"] for row in before] == list(range(best_epoch + 1))
     assert Path(before[-1]["best_path"]).name == f"epoch_{best_epoch:03d}.ckpt"
+    killed_files = logs / "train" / "runs" / "killed" / "checkpoints"
+    assert (killed_files / "last.ckpt").stat().st_ino == Path(
+        before[-1]["best_path"]
+    ).stat().st_ino, "last.ckpt of an improving epoch is a hard link of that epoch's top-k file"
 
     resumed_dir = logs / "train" / "runs" / "resumed"
     resumed = _ok(_train(resumed_dir, logs, "ckpt_path=auto", *_record(tmp_path / "resumed.jsonl")))
@@ -135,6 +139,11 @@ def test_resume_after_sigkill_keeps_the_best_checkpoint_and_val_iou_best(tmp_pat
     best_file = Path(final["best_path"])
     assert best_file.parent == resumed_dir / "checkpoints" and best_file.is_file()
     assert torch.load(best_file, map_location="cpu", weights_only=True)["epoch"] == best_epoch
+    last_file = resumed_dir / "checkpoints" / "last.ckpt"
+    assert last_file.stat().st_ino != best_file.stat().st_ino, (
+        "a later epoch's last.ckpt is its own"
+    )
+    assert torch.load(last_file, map_location="cpu", weights_only=True)["epoch"] == len(scores) - 1
 
 
 def _rows_of_uninterrupted_run(tmp_path: Path) -> list[dict]:
