@@ -387,3 +387,6 @@ def test_readme_command_runs(index: int, command: Command, workspace: dict[str, 
         f"{command.source}: `{command.text}` failed as\n{shlex.join(argv)}\n"
         f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     )
+    # Later commands read the fixture's checkpoint, never these (up to 144 MB each): free the disk.
+    for checkpoint in workspace["cwd"].rglob("*.ckpt"):
+        checkpoint.unlink()
