@@ -288,9 +288,9 @@ def test_horizontal_flip_moves_target_centroid() -> None:
 def test_irsam_augmentation_keeps_mask_and_edge_aligned(soft: bool) -> None:
     image, mask = square_scene(box=(40, 60, 14, 16))
     dataset = OneScene(image, mask, stage="train", image_size=96, soft_masks=soft)
-    dataset.reseed(5)
     shrunk = 0
-    for _ in range(25):
+    for epoch_seed in range(25):
+        dataset.reseed(epoch_seed)
         item = dataset[0]
         target = item["mask"][0] > 0.5
         bright = item["image"][0] > 130
@@ -318,16 +318,18 @@ def test_augmentation_is_reproducible_from_seed() -> None:
     second = OneScene(image, mask, stage="train", image_size=64)
     first.reseed(11)
     second.reseed(11)
-    for _ in range(3):
+    for _ in range(3):  # the epoch seed fixes the item's augmentation, however often it is built
         assert torch.equal(first[0]["image"], second[0]["image"])
+    second.reseed(12)
+    assert not torch.equal(first[0]["image"], second[0]["image"])
 
 
 def test_target_crop_contains_target() -> None:
     image, mask = square_scene(size=(256, 256), box=(200, 10, 3, 3))
     augmentation = {"mode": "target_crop", "target_crop_p": 1.0}
     dataset = OneScene(image, mask, stage="train", image_size=64, augmentation=augmentation)
-    dataset.reseed(0)
-    for _ in range(10):
+    for epoch_seed in range(10):
+        dataset.reseed(epoch_seed)
         item = dataset[0]
         assert item["image"].shape == (3, 64, 64) and item["mask"].sum() > 0
 
@@ -400,6 +402,51 @@ def test_synthetic_datamodule_default_config() -> None:
     datamodule.reseed_augmentation()
     b = next(iter(datamodule.train_dataloader()))
     assert a["name"] == b["name"] and torch.equal(a["image"], b["image"])
+
+
+def _two_augmented_epochs(num_workers: int, persistent_workers: bool) -> list[dict]:
+    """Per training item (by name) of two epochs: the valid size (the random scale) and the
+    binary mask (scale, crop and flip), through one DataLoader reused across the epochs."""
+    datamodule = instantiate(
+        dataset_cfg(
+            "synthetic",
+            num_workers=num_workers,
+            persistent_workers=persistent_workers,
+            image_size=64,
+            batch_size=4,
+            soft_masks=False,  # nearest: the masks are exact, whichever process builds them
+            **{"synthetic.num_train": 8, "synthetic.image_size": 64},
+        )
+    )
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    epochs = []
+    for epoch in range(2):
+        torch.manual_seed(epoch)  # what ResumeState restores before reseeding
+        datamodule.reseed_augmentation()
+        epochs.append(
+            {
+                name: (size.tolist(), mask[0] > 0.5)
+                for batch in loader
+                for name, size, mask in zip(batch["name"], batch["valid_size"], batch["mask"])
+            }
+        )
+    return epochs
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["workers", "persistent_workers"])
+def test_epoch_augmentation_does_not_depend_on_workers(persistent: bool) -> None:
+    """Item i of an epoch is augmented from (epoch seed, i) alone: two workers, persistent ones
+    too (they see the second epoch's seed through shared memory), give every item of both
+    epochs the same scale, crop and flip as the main process (what exact resume needs)."""
+    reference = _two_augmented_epochs(0, False)
+    with_workers = _two_augmented_epochs(2, persistent)
+    for expected, actual in zip(reference, with_workers, strict=True):
+        assert expected.keys() == actual.keys()
+        for name, (size, mask) in expected.items():
+            assert actual[name][0] == size and torch.equal(actual[name][1], mask), name
+    first, second = reference
+    assert any(first[n][0] != second[n][0] for n in first), "the epochs must augment differently"
 
 
 def test_write_synthetic_dataset_loads_with_nudt_config(tmp_path: Path) -> None:

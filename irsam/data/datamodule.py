@@ -41,7 +41,7 @@ from irsam.data.io import HighBitNorm
 from irsam.data.layouts import resolve_splits, split_files, split_spec
 from irsam.data.preflight import default_cache_path, preflight
 from irsam.data.synthetic import SyntheticIRSTDDataset
-from irsam.data.transforms import EvalResize
+from irsam.data.transforms import EvalResize, seed_transform
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
@@ -64,7 +64,8 @@ def _plain(value: Any) -> Any:
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: seed numpy, ``random`` and the augmentation per worker.
+    """DataLoader ``worker_init_fn``: seed numpy, ``random`` and the augmentation stream per
+    worker (the stream serves until an epoch seed is set: :meth:`IRSTDDatasetBase.reseed`).
 
     PyTorch gives each worker the seed ``base_seed + worker_id``, where ``base_seed`` comes from
     the main process's torch RNG (seeded by ``seed_everything``), so runs are reproducible.
@@ -77,8 +78,8 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
     random.seed(seed)
     dataset = info.dataset if info is not None else None
-    if isinstance(dataset, IRSTDDatasetBase):
-        dataset.reseed(seed)
+    if isinstance(dataset, IRSTDDatasetBase) and dataset.transform is not None:
+        seed_transform(dataset.transform, seed)
 
 
 class IRSTDDataModule(LightningDataModule):
@@ -337,14 +338,14 @@ class IRSTDDataModule(LightningDataModule):
         return self._loader(self.train_dataset, self.batch_size, shuffle=True)
 
     def reseed_augmentation(self) -> None:
-        """Reseed the training augmentation from the torch RNG (called at every epoch start).
+        """Draw the epoch's augmentation seed from the torch RNG (``ResumeState`` calls this at
+        every epoch start; checkpoints store that RNG).
 
-        Without workers the augmentation runs in this process, so it is reseeded per epoch from
-        the global torch RNG, which checkpoints store: a resumed run then augments each epoch as
-        an uninterrupted one. Worker processes are seeded per epoch by :func:`seed_worker`
-        (from the same RNG), so nothing is done for them.
+        The training set augments item ``i`` from (seed, i) alone, in this process and in every
+        worker, persistent or not (:meth:`IRSTDDatasetBase.reseed`): a resumed run augments each
+        epoch as an uninterrupted one, with any ``num_workers``.
         """
-        if self.num_workers == 0 and self.train_dataset is not None:
+        if self.train_dataset is not None:
             self.train_dataset.reseed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
 
     def val_dataloader(self) -> DataLoader | list:

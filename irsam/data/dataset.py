@@ -117,6 +117,9 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
             if stage == "train"
             else None
         )
+        self._epoch_seed = torch.full((1,), -1, dtype=torch.int64).share_memory_()
+        """The epoch's augmentation seed (-1: none yet), in shared memory so that DataLoader
+        workers, persistent ones included, see what :meth:`reseed` sets in the main process."""
 
     @abc.abstractmethod
     def __len__(self) -> int:
@@ -143,13 +146,20 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         """
 
     def reseed(self, seed: int) -> None:
-        """Reseed the training augmentation (called per DataLoader worker).
+        """Set the augmentation seed of an epoch (``IRSTDDataModule.reseed_augmentation`` calls
+        it at every epoch start, from the torch RNG that checkpoints store).
+
+        From then on item ``i`` is augmented from the pair (seed, i) alone: the result does not
+        depend on the number of workers, on which worker builds the item, or on whether workers
+        persist across epochs, so a resumed run augments as an uninterrupted one. Before any
+        call the augmentation draws from one stream (per worker: :func:`seed_worker`).
 
         Arguments:
-          seed (int): the seed.
+          seed (int): a seed >= 0.
         """
-        if self.transform is not None:
-            seed_transform(self.transform, seed)
+        if seed < 0:
+            raise ValueError(f"augmentation seed {seed} must be >= 0")
+        self._epoch_seed[0] = int(seed)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Decode item ``index`` through the in-RAM cache.
@@ -186,6 +196,9 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         if self.stage == "train":
             if mask is None:
                 raise DatasetError(f"{self.name(index)}: training needs a mask for every image.")
+            epoch_seed = int(self._epoch_seed[0])
+            if epoch_seed >= 0:
+                seed_transform(self.transform, (epoch_seed, index))  # type: ignore[arg-type]
             out = self.transform(  # type: ignore[misc]
                 image=image,
                 mask=mask.astype(np.float32),

@@ -123,7 +123,7 @@ def build_train_transform(
     )
 
 
-def seed_transform(transform: A.Compose, seed: int) -> None:
+def seed_transform(transform: A.Compose, seed: int | Sequence[int]) -> None:
     """Give a pipeline one shared random stream (reproducible, no correlation between steps).
 
     ``A.Compose.set_random_seed`` gives every step its own generator with the same seed, so the
@@ -131,9 +131,11 @@ def seed_transform(transform: A.Compose, seed: int) -> None:
 
     Arguments:
       transform (A.Compose): a pipeline from :func:`build_train_transform`.
-      seed (int): the seed.
+      seed (int | Sequence[int]): the seed, or several integers (e.g. epoch seed and item index)
+        mixed by NumPy's ``SeedSequence``.
     """
-    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    generator = np.random.default_rng(seed)
+    transform.set_random_state(generator, random.Random(int(generator.integers(2**63))))
 
 
 def resize_for_eval(
