@@ -11,7 +11,9 @@ decoder path without WPMD and without the GAD edge branch); with the optional ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
 
 import torch
 from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
@@ -20,20 +22,18 @@ from torch import nn
 
 from irsam.models.checkpoints import load_checkpoint, load_sam2_checkpoint
 from irsam.models.gad import GranularityAwareDecoder
-from irsam.models.irsam import IRSAM
+from irsam.models.irsam import IRSAM, PIXEL_MEAN, PIXEL_STD
+from irsam.models.layers import wpmd_width
 from irsam.models.sam2_encoder import (
-    HIERA_SIZES,
     Sam2GranularityAwareDecoder,
     Sam2HieraEncoder,
     hiera_stage_channels,
 )
-from irsam.models.tiny_vit import TinyViTEncoder
+from irsam.models.tiny_vit import TinyViTEncoder, tiny_vit_stage_channels
 from irsam.models.vit_encoder import ViTEncoder
 from irsam.models.wpmd import WPMD
 
 PROMPT_EMBED_DIM = 256
-PIXEL_MEAN = (123.675, 116.28, 103.53)
-PIXEL_STD = (58.395, 57.12, 57.375)
 
 # MobileSAM vit_t (TinyViT-5M) settings.
 TINY_VIT_5M = {
@@ -63,39 +63,9 @@ SAM_VIT = {
 }
 
 
-def _wpmd_blocks(
-    channels: dict[int, int],
-    *,
-    wavelet: str,
-    iterations: int,
-    refine: str,
-    diffusion: bool,
-    pad_mode: str,
-) -> nn.ModuleDict:
-    """One WPMD block per placement index (stage or block), with the given channel widths."""
-    return nn.ModuleDict(
-        {
-            str(index): WPMD(
-                channels=width,
-                wavelet=wavelet,
-                iterations=iterations,
-                refine=refine,
-                diffusion=diffusion,
-                pad_mode=pad_mode,
-            )
-            for index, width in sorted(channels.items())
-        }
-    )
-
-
-def _prompt_free_decoder(
-    *,
-    edge_branch: bool,
-    gad_fusion: str,
-    shallow_channels: int,
-    decoder_type: type[GranularityAwareDecoder] = GranularityAwareDecoder,
-) -> GranularityAwareDecoder:
-    """SAM's decoder settings (two-way transformer depth 2, 8 heads, MLP 2048) as a GAD."""
+def _sam_decoder(decoder_type: Callable[..., nn.Module], **options: Any) -> nn.Module:
+    """SAM's mask-decoder settings (two-way transformer depth 2, 8 heads, MLP 2048; 3 extra mask
+    tokens; IoU head 3×256) for segment-anything's ``MaskDecoder`` or a GAD (``options``)."""
     return decoder_type(
         transformer_dim=PROMPT_EMBED_DIM,
         transformer=TwoWayTransformer(
@@ -104,43 +74,58 @@ def _prompt_free_decoder(
         num_multimask_outputs=3,
         iou_head_depth=3,
         iou_head_hidden_dim=256,
-        edge_branch=edge_branch,
-        gad_fusion=gad_fusion,
-        shallow_channels=shallow_channels,
+        **options,
     )
 
 
 def _build_irsam(
+    make_encoder: Callable[..., nn.Module],
     *,
-    encoder: nn.Module,
+    image_size: int,
+    grad_checkpointing: bool,
+    checkpoint: str | None,
+    resize_mode: str,
     edge_branch: bool,
     gad_fusion: str,
-    resize_mode: str,
+    edge_upsample: str,
     channels_last: bool,
-    checkpoint: str | None,
-    edge_upsample: str = "logits",
+    wpmd_at: Iterable[int] | None = None,
+    wpmd_slots: Sequence[int] = (),
+    wpmd_unit: str = "stage",
     decoder_type: type[GranularityAwareDecoder] = GranularityAwareDecoder,
     loader: Callable[[IRSAM, str], object] = load_checkpoint,
+    **wpmd_options: Any,
 ) -> IRSAM:
-    """Assemble an :class:`IRSAM` around a built encoder and load weights.
+    """Assemble an :class:`IRSAM`: WPMD blocks, the encoder around them, the GAD; load weights.
 
+    One WPMD block (keyword arguments ``wpmd_options``) is built first for each index of
+    ``wpmd_at`` (None = no WPMD), at the width of that encoder slot (``wpmd_slots``, see
+    :func:`~irsam.models.layers.wpmd_width`); then the encoder, ``make_encoder(img_size=image_size,
+    grad_checkpointing=grad_checkpointing, wpmd=blocks)``, and the decoder.
     Everything trains except the decoder heads the prompt-free forward never uses; the freeze
     presets are applied by the LightningModule (``model.freeze``), the one place that knob lives.
     ``decoder_type`` and ``loader`` default to the GAD and :func:`load_checkpoint`; the SAM 2
     models pass their decoder subclass and :func:`load_sam2_checkpoint`.
     """
+    blocks = None
+    if wpmd_at is not None:
+        blocks = nn.ModuleDict(
+            {
+                str(i): WPMD(channels=wpmd_width(i, wpmd_slots, wpmd_unit), **wpmd_options)
+                for i in sorted({int(i) for i in wpmd_at})
+            }
+        )
+    encoder = make_encoder(img_size=image_size, grad_checkpointing=grad_checkpointing, wpmd=blocks)
     model = IRSAM(
         image_encoder=encoder,
         pe_layer=PositionEmbeddingRandom(PROMPT_EMBED_DIM // 2),
         no_mask_embed=nn.Embedding(1, PROMPT_EMBED_DIM),
-        mask_decoder=_prompt_free_decoder(
+        mask_decoder=_sam_decoder(
+            decoder_type,
             edge_branch=edge_branch,
             gad_fusion=gad_fusion,
             shallow_channels=encoder.shallow_channels,
-            decoder_type=decoder_type,
         ),
-        pixel_mean=PIXEL_MEAN,
-        pixel_std=PIXEL_STD,
         resize_mode=resize_mode,
         channels_last=channels_last,
         edge_upsample=edge_upsample,
@@ -151,6 +136,24 @@ def _build_irsam(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def _sized(
+    name: str, builder: Callable[..., IRSAM], weights: str, **fixed: Any
+) -> Callable[..., IRSAM]:
+    """The builder ``name``: ``builder(**fixed, **kwargs)`` (repeating a fixed argument is a
+    TypeError), documented with its settings and pretrained ``weights`` file."""
+
+    def build(**kwargs: Any) -> IRSAM:
+        return builder(**fixed, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    settings = ", ".join(f"{key}={value!r}" for key, value in fixed.items())
+    build.__doc__ = (
+        f":func:`{builder.__name__}` with {settings} (weights ``{weights}``); the other keyword "
+        "arguments as there."
+    )
+    return build
 
 
 def build_irsam_tiny(
@@ -191,29 +194,23 @@ def build_irsam_tiny(
     Returns:
       IRSAM: the model (training mode, CPU, float32).
     """
-    blocks = None
-    if wpmd:
-        dims = TINY_VIT_5M["embed_dims"]
-        widths = {int(s): dims[min(int(s) + 1, len(dims) - 1)] for s in wpmd_stages}
-        blocks = _wpmd_blocks(
-            widths,
-            wavelet=wpmd_wavelet,
-            iterations=wpmd_iterations,
-            refine=wpmd_refine,
-            diffusion=wpmd_diffusion,
-            pad_mode=wpmd_pad_mode,
-        )
-    encoder = TinyViTEncoder(
-        img_size=image_size, wpmd=blocks, grad_checkpointing=grad_checkpointing, **TINY_VIT_5M
-    )
     return _build_irsam(
-        encoder=encoder,
+        partial(TinyViTEncoder, **TINY_VIT_5M),
+        image_size=image_size,
+        grad_checkpointing=grad_checkpointing,
+        wpmd_at=wpmd_stages if wpmd else None,
+        wpmd_slots=tiny_vit_stage_channels(TINY_VIT_5M["embed_dims"]),
+        wavelet=wpmd_wavelet,
+        iterations=wpmd_iterations,
+        refine=wpmd_refine,
+        diffusion=wpmd_diffusion,
+        pad_mode=wpmd_pad_mode,
+        checkpoint=checkpoint,
+        resize_mode=resize_mode,
         edge_branch=True,
         gad_fusion=gad_fusion,
         edge_upsample=edge_upsample,
-        resize_mode=resize_mode,
         channels_last=channels_last,
-        checkpoint=checkpoint,
     )
 
 
@@ -250,69 +247,52 @@ def build_irsam_vit(
       checkpoint (str | None): ``sam_vit_*.pth``, an irsam weights file or a Lightning ``.ckpt``.
       image_size (int): internal encoder resolution S (multiple of 16).
       pretrain_image_size (int): resolution the weights are laid out for (1024 for SAM files).
-      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
-      wpmd (bool): build WPMD blocks.
       wpmd_blocks (Sequence[int] | None): blocks followed by WPMD; None = the global blocks.
-      wpmd_wavelet (str): orthogonal PyWavelets wavelet name.
-      wpmd_iterations (int): diffusion steps T.
       wpmd_refine (str): ``"dwconv"`` (default for wide ViT maps) or ``"conv3x3"``.
-      wpmd_diffusion (bool): False = DWT→IDWT only (ablation).
-      wpmd_pad_mode (str): padding of odd maps.
       edge_branch (bool): GAD edge branch (False for the plain SAM baseline decoder).
-      gad_fusion (str): ``"deep"``, ``"shallow"`` or ``"deep+shallow"``.
-      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
-        :class:`IRSAM`).
-      grad_checkpointing (bool): activation checkpointing per block (training only).
-      channels_last (bool): channels-last memory format.
+      resize_mode, wpmd, wpmd_wavelet, wpmd_iterations, wpmd_diffusion, wpmd_pad_mode,
+        gad_fusion, edge_upsample, grad_checkpointing, channels_last: as
+        :func:`build_irsam_tiny`.
     Returns:
       IRSAM: the model.
     """
-    blocks = None
-    if wpmd:
-        placement = global_attn_indexes if wpmd_blocks is None else wpmd_blocks
-        blocks = _wpmd_blocks(
-            {int(i): embed_dim for i in placement},
-            wavelet=wpmd_wavelet,
-            iterations=wpmd_iterations,
-            refine=wpmd_refine,
-            diffusion=wpmd_diffusion,
-            pad_mode=wpmd_pad_mode,
-        )
-    encoder = ViTEncoder(
-        img_size=image_size,
-        pretrain_img_size=pretrain_image_size,
-        embed_dim=embed_dim,
-        depth=depth,
-        num_heads=num_heads,
-        global_attn_indexes=tuple(int(i) for i in global_attn_indexes),
-        wpmd=blocks,
-        grad_checkpointing=grad_checkpointing,
-    )
     return _build_irsam(
-        encoder=encoder,
+        partial(
+            ViTEncoder,
+            pretrain_img_size=pretrain_image_size,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            global_attn_indexes=tuple(int(i) for i in global_attn_indexes),
+        ),
+        image_size=image_size,
+        grad_checkpointing=grad_checkpointing,
+        wpmd_at=(global_attn_indexes if wpmd_blocks is None else wpmd_blocks) if wpmd else None,
+        wpmd_slots=(embed_dim,) * depth,
+        wpmd_unit="block",
+        wavelet=wpmd_wavelet,
+        iterations=wpmd_iterations,
+        refine=wpmd_refine,
+        diffusion=wpmd_diffusion,
+        pad_mode=wpmd_pad_mode,
+        checkpoint=checkpoint,
+        resize_mode=resize_mode,
         edge_branch=edge_branch,
         gad_fusion=gad_fusion,
         edge_upsample=edge_upsample,
-        resize_mode=resize_mode,
         channels_last=channels_last,
-        checkpoint=checkpoint,
     )
 
 
-def build_irsam_vit_b(**kwargs) -> IRSAM:
-    """IRSAM with SAM's ViT-B encoder (``sam_vit_b_01ec64.pth``); keyword arguments as
-    :func:`build_irsam_vit` except the encoder sizes."""
-    return build_irsam_vit(**SAM_VIT["vit_b"], **kwargs)
-
-
-def build_irsam_vit_l(**kwargs) -> IRSAM:
-    """IRSAM with SAM's ViT-L encoder (``sam_vit_l_0b3195.pth``); see :func:`build_irsam_vit`."""
-    return build_irsam_vit(**SAM_VIT["vit_l"], **kwargs)
-
-
-def build_irsam_vit_h(**kwargs) -> IRSAM:
-    """IRSAM with SAM's ViT-H encoder (``sam_vit_h_4b8939.pth``); see :func:`build_irsam_vit`."""
-    return build_irsam_vit(**SAM_VIT["vit_h"], **kwargs)
+build_irsam_vit_b = _sized(
+    "build_irsam_vit_b", build_irsam_vit, "sam_vit_b_01ec64.pth", **SAM_VIT["vit_b"]
+)
+build_irsam_vit_l = _sized(
+    "build_irsam_vit_l", build_irsam_vit, "sam_vit_l_0b3195.pth", **SAM_VIT["vit_l"]
+)
+build_irsam_vit_h = _sized(
+    "build_irsam_vit_h", build_irsam_vit, "sam_vit_h_4b8939.pth", **SAM_VIT["vit_h"]
+)
 
 
 def build_mobile_sam(
@@ -326,24 +306,21 @@ def build_mobile_sam(
     """Baseline: MobileSAM fine-tuned prompt-free (TinyViT-5M, SAM decoder, no WPMD/edge branch).
 
     Arguments:
-      checkpoint (str | None): ``mobile_sam.pt``, an irsam weights file or a Lightning ``.ckpt``.
-      image_size (int): internal encoder resolution S.
-      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
-      grad_checkpointing (bool): activation checkpointing per encoder block (training only).
-      channels_last (bool): channels-last memory format.
+      checkpoint, image_size, resize_mode, grad_checkpointing, channels_last: as
+        :func:`build_irsam_tiny`.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
-    encoder = TinyViTEncoder(
-        img_size=image_size, grad_checkpointing=grad_checkpointing, **TINY_VIT_5M
-    )
     return _build_irsam(
-        encoder=encoder,
+        partial(TinyViTEncoder, **TINY_VIT_5M),
+        image_size=image_size,
+        grad_checkpointing=grad_checkpointing,
+        checkpoint=checkpoint,
+        resize_mode=resize_mode,
         edge_branch=False,
         gad_fusion="deep+shallow",
-        resize_mode=resize_mode,
+        edge_upsample="logits",
         channels_last=channels_last,
-        checkpoint=checkpoint,
     )
 
 
@@ -360,11 +337,8 @@ def build_sam_vit_b(
 
     Arguments:
       checkpoint (str | None): ``sam_vit_b_01ec64.pth``, an irsam weights file or a ``.ckpt``.
-      image_size (int): internal encoder resolution S (multiple of 16).
-      pretrain_image_size (int): resolution the weights are laid out for (1024).
-      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
-      grad_checkpointing (bool): activation checkpointing per block (training only).
-      channels_last (bool): channels-last memory format.
+      image_size, pretrain_image_size, resize_mode, grad_checkpointing, channels_last: as
+        :func:`build_irsam_vit`.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
@@ -418,15 +392,7 @@ def build_prompt_sam(
             input_image_size=(image_size, image_size),
             mask_in_chans=16,
         ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(
-                depth=2, embedding_dim=PROMPT_EMBED_DIM, mlp_dim=2048, num_heads=8
-            ),
-            transformer_dim=PROMPT_EMBED_DIM,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        ),
+        mask_decoder=_sam_decoder(MaskDecoder),
         pixel_mean=list(PIXEL_MEAN),
         pixel_std=list(PIXEL_STD),
     )
@@ -468,72 +434,37 @@ def build_irsam_sam2_hiera(
         an irsam weights file or a Lightning ``.ckpt``; None = random init.
       image_size (int): internal encoder resolution S (1024 for SAM 2); padded to a multiple of
         32 inside the encoder, grid ⌈S/16⌉.
-      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
-      wpmd (bool): build WPMD blocks.
       wpmd_stages (Sequence[int]): Hiera stages (0-3, strides 4-32) whose outputs get a WPMD.
-      wpmd_wavelet (str): orthogonal PyWavelets wavelet name.
-      wpmd_iterations (int): diffusion steps T.
       wpmd_refine (str): ``"dwconv"`` (default; the stage maps are wide) or ``"conv3x3"``.
-      wpmd_diffusion (bool): False = DWT→IDWT only (ablation).
-      wpmd_pad_mode (str): padding of odd maps.
       edge_branch (bool): GAD edge branch (False for the ``sam2_hiera_*`` baselines).
       gad_fusion (str): ``"deep"``, ``"shallow"`` (stride-4 FPN level) or ``"deep+shallow"``.
-      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
-        :class:`IRSAM`).
-      grad_checkpointing (bool): activation checkpointing per Hiera block (training only).
-      channels_last (bool): channels-last memory format.
+      resize_mode, wpmd, wpmd_wavelet, wpmd_iterations, wpmd_diffusion, wpmd_pad_mode,
+        edge_upsample, grad_checkpointing, channels_last: as :func:`build_irsam_tiny`.
     Returns:
       IRSAM: the model.
     Raises:
       ImportError: ``sam2`` is not installed (the message names ``pip install -e ".[sam2]"``).
     """
-    assert size in HIERA_SIZES, f"SAM 2 Hiera size must be one of {HIERA_SIZES}, got {size!r}"
-    blocks = None
-    if wpmd:
-        widths = hiera_stage_channels(size)
-        blocks = _wpmd_blocks(
-            {int(s): widths[int(s)] for s in wpmd_stages},
-            wavelet=wpmd_wavelet,
-            iterations=wpmd_iterations,
-            refine=wpmd_refine,
-            diffusion=wpmd_diffusion,
-            pad_mode=wpmd_pad_mode,
-        )
-    encoder = Sam2HieraEncoder(
-        size=size, img_size=image_size, wpmd=blocks, grad_checkpointing=grad_checkpointing
-    )
     return _build_irsam(
-        encoder=encoder,
+        partial(Sam2HieraEncoder, size=size),
+        image_size=image_size,
+        grad_checkpointing=grad_checkpointing,
+        wpmd_at=wpmd_stages if wpmd else None,
+        wpmd_slots=hiera_stage_channels(size),
+        wavelet=wpmd_wavelet,
+        iterations=wpmd_iterations,
+        refine=wpmd_refine,
+        diffusion=wpmd_diffusion,
+        pad_mode=wpmd_pad_mode,
+        checkpoint=checkpoint,
+        resize_mode=resize_mode,
         edge_branch=edge_branch,
         gad_fusion=gad_fusion,
-        resize_mode=resize_mode,
-        channels_last=channels_last,
-        checkpoint=checkpoint,
         edge_upsample=edge_upsample,
+        channels_last=channels_last,
         decoder_type=Sam2GranularityAwareDecoder,
         loader=load_sam2_checkpoint,
     )
-
-
-def build_irsam_sam2_hiera_t(**kwargs) -> IRSAM:
-    """IRSAM on SAM 2 Hiera-T (``sam2.1_hiera_tiny.pt``); see :func:`build_irsam_sam2_hiera`."""
-    return build_irsam_sam2_hiera(size="t", **kwargs)
-
-
-def build_irsam_sam2_hiera_s(**kwargs) -> IRSAM:
-    """IRSAM on SAM 2 Hiera-S (``sam2.1_hiera_small.pt``); see :func:`build_irsam_sam2_hiera`."""
-    return build_irsam_sam2_hiera(size="s", **kwargs)
-
-
-def build_irsam_sam2_hiera_bplus(**kwargs) -> IRSAM:
-    """IRSAM on SAM 2 Hiera-B+ (``sam2.1_hiera_base_plus.pt``); see
-    :func:`build_irsam_sam2_hiera`."""
-    return build_irsam_sam2_hiera(size="b+", **kwargs)
-
-
-def build_irsam_sam2_hiera_l(**kwargs) -> IRSAM:
-    """IRSAM on SAM 2 Hiera-L (``sam2.1_hiera_large.pt``); see :func:`build_irsam_sam2_hiera`."""
-    return build_irsam_sam2_hiera(size="l", **kwargs)
 
 
 def build_sam2_hiera(
@@ -549,12 +480,8 @@ def build_sam2_hiera(
     WPMD, no edge branch).
 
     Arguments:
-      size (str): Hiera size ``"t"``, ``"s"``, ``"b+"`` or ``"l"``.
-      checkpoint (str | None): official SAM 2 / 2.1 file, irsam weights or a Lightning ``.ckpt``.
-      image_size (int): internal encoder resolution S.
-      resize_mode (str): ``"nearest"`` or ``"bilinear"``.
-      grad_checkpointing (bool): activation checkpointing per Hiera block (training only).
-      channels_last (bool): channels-last memory format.
+      size, checkpoint, image_size, resize_mode, grad_checkpointing, channels_last: as
+        :func:`build_irsam_sam2_hiera`.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
@@ -570,25 +497,30 @@ def build_sam2_hiera(
     )
 
 
-def build_sam2_hiera_t(**kwargs) -> IRSAM:
-    """Baseline SAM 2 Hiera-T; keyword arguments as :func:`build_sam2_hiera` except ``size``."""
-    return build_sam2_hiera(size="t", **kwargs)
-
-
-def build_sam2_hiera_s(**kwargs) -> IRSAM:
-    """Baseline SAM 2 Hiera-S; see :func:`build_sam2_hiera`."""
-    return build_sam2_hiera(size="s", **kwargs)
-
-
-def build_sam2_hiera_bplus(**kwargs) -> IRSAM:
-    """Baseline SAM 2 Hiera-B+; see :func:`build_sam2_hiera`."""
-    return build_sam2_hiera(size="b+", **kwargs)
-
-
-def build_sam2_hiera_l(**kwargs) -> IRSAM:
-    """Baseline SAM 2 Hiera-L; see :func:`build_sam2_hiera`."""
-    return build_sam2_hiera(size="l", **kwargs)
-
+build_irsam_sam2_hiera_t = _sized(
+    "build_irsam_sam2_hiera_t", build_irsam_sam2_hiera, "sam2.1_hiera_tiny.pt", size="t"
+)
+build_irsam_sam2_hiera_s = _sized(
+    "build_irsam_sam2_hiera_s", build_irsam_sam2_hiera, "sam2.1_hiera_small.pt", size="s"
+)
+build_irsam_sam2_hiera_bplus = _sized(
+    "build_irsam_sam2_hiera_bplus", build_irsam_sam2_hiera, "sam2.1_hiera_base_plus.pt", size="b+"
+)
+build_irsam_sam2_hiera_l = _sized(
+    "build_irsam_sam2_hiera_l", build_irsam_sam2_hiera, "sam2.1_hiera_large.pt", size="l"
+)
+build_sam2_hiera_t = _sized(
+    "build_sam2_hiera_t", build_sam2_hiera, "sam2.1_hiera_tiny.pt", size="t"
+)
+build_sam2_hiera_s = _sized(
+    "build_sam2_hiera_s", build_sam2_hiera, "sam2.1_hiera_small.pt", size="s"
+)
+build_sam2_hiera_bplus = _sized(
+    "build_sam2_hiera_bplus", build_sam2_hiera, "sam2.1_hiera_base_plus.pt", size="b+"
+)
+build_sam2_hiera_l = _sized(
+    "build_sam2_hiera_l", build_sam2_hiera, "sam2.1_hiera_large.pt", size="l"
+)
 
 model_registry: dict[str, Callable[..., IRSAM]] = {
     "irsam_tiny": build_irsam_tiny,

@@ -10,6 +10,8 @@ SAM's mask decoder extended HQ-SAM style. Token order in the transformer is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from segment_anything.modeling.mask_decoder import MLP
 from torch import nn
@@ -17,6 +19,18 @@ from torch import nn
 from irsam.models.layers import LayerNorm2d
 
 GAD_FUSIONS = ("deep", "shallow", "deep+shallow")
+
+
+def _conv_stack(
+    chans: tuple[int, int, int], activation: type[nn.Module], end_act: bool = False, **conv: int
+) -> nn.Sequential:
+    """Transposed conv in→mid, LayerNorm2d, activation, transposed conv mid→out for ``chans`` =
+    (in, mid, out), ``conv`` = their kernel_size, stride, padding; with ``end_act``, a final
+    activation."""
+    c_in, mid, out = chans
+    layers = [nn.ConvTranspose2d(c_in, mid, **conv), LayerNorm2d(mid), activation()]
+    layers.append(nn.ConvTranspose2d(mid, out, **conv))
+    return nn.Sequential(*layers, *([activation()] if end_act else []))
 
 
 class GranularityAwareDecoder(nn.Module):
@@ -74,12 +88,9 @@ class GranularityAwareDecoder(nn.Module):
 
         self.iou_token = nn.Embedding(1, dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(dim // 4),
-            activation(),
-            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
-            activation(),
+        x4 = {"kernel_size": 2, "stride": 2}  # two ×2 steps
+        self.output_upscaling = _conv_stack(
+            (dim, dim // 4, dim // 8), activation, end_act=True, **x4
         )
         self.output_hypernetworks_mlps = nn.ModuleList(
             [MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)]
@@ -92,24 +103,13 @@ class GranularityAwareDecoder(nn.Module):
             self.edge_token = nn.Embedding(1, dim)
             self.edge_mlp = MLP(dim, dim, dim // 8, 3)
             if "deep" in gad_fusion:
-                self.embedding_encoder = nn.Sequential(
-                    nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
-                    LayerNorm2d(dim // 4),
-                    activation(),
-                    nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
-                )
+                self.embedding_encoder = _conv_stack((dim, dim // 4, dim // 8), activation, **x4)
             if "shallow" in gad_fusion:
-                self.compress_vit_feat = nn.Sequential(
-                    nn.ConvTranspose2d(shallow_channels, dim, kernel_size=2, stride=2),
-                    LayerNorm2d(dim),
-                    activation(),
-                    nn.ConvTranspose2d(dim, dim // 8, kernel_size=2, stride=2),
+                self.compress_vit_feat = _conv_stack(
+                    (shallow_channels, dim, dim // 8), activation, **x4
                 )
-            self.embedding_maskfeature = nn.Sequential(
-                nn.ConvTranspose2d(dim // 8, dim // 4, kernel_size=3, stride=1, padding=1),
-                LayerNorm2d(dim // 4),
-                activation(),
-                nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=3, stride=1, padding=1),
+            self.embedding_maskfeature = _conv_stack(
+                (dim // 8, dim // 4, dim // 8), activation, kernel_size=3, padding=1
             )
         self.freeze_unused_()
 
@@ -125,7 +125,7 @@ class GranularityAwareDecoder(nn.Module):
         image_embeddings: torch.Tensor,
         image_pe: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
-        shallow_embeddings: torch.Tensor | None = None,
+        shallow_embeddings: torch.Tensor | Sequence[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Batched prompt-free decoding (B×T×256 tokens against B×256×g×g, no per-image loop).
 
@@ -133,8 +133,10 @@ class GranularityAwareDecoder(nn.Module):
           image_embeddings (torch.Tensor): deep encoder embedding, B×256×g×g.
           image_pe (torch.Tensor): dense positional encoding, 1×256×g×g.
           dense_prompt_embeddings (torch.Tensor): ``no_mask_embed``, 1×256×1×1 or B×256×g×g.
-          shallow_embeddings (torch.Tensor | None): shallow encoder embedding B×C_s×g×g;
-            required when ``gad_fusion`` uses the shallow branch.
+          shallow_embeddings (torch.Tensor | Sequence[torch.Tensor] | None): shallow encoder
+            embedding B×C_s×g×g, required when ``gad_fusion`` uses the shallow branch; for
+            :class:`~irsam.models.sam2_encoder.Sam2GranularityAwareDecoder` the FPN pair (always
+            required).
         Returns:
           dict[str, torch.Tensor]: ``"mask_logits"`` B×1×4g×4g (gated by the edge map when the
             edge branch exists) and, with the edge branch, ``"edge_logits"`` B×1×4g×4g (logits;
@@ -148,12 +150,10 @@ class GranularityAwareDecoder(nn.Module):
         tokens = torch.cat(token_weights, dim=0).unsqueeze(0).expand(b, -1, -1)
 
         src = image_embeddings + dense_prompt_embeddings
-        pos = image_pe.expand(b, -1, -1, -1)
-        hs, src = self.transformer(src, pos, tokens)
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        hs, src = self.transformer(src, image_pe.expand(b, -1, -1, -1), tokens)
+        upscaled = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), shallow_embeddings)
 
-        hyper_mask = self.output_hypernetworks_mlps[0](hs[:, 1, :])
-        mask_logits = self._dot(hyper_mask, upscaled)
+        mask_logits = self._dot(self.output_hypernetworks_mlps[0](hs[:, 1, :]), upscaled)
         if not self.edge_branch:
             return {"mask_logits": mask_logits}
 
@@ -161,16 +161,30 @@ class GranularityAwareDecoder(nn.Module):
         if "deep" in self.gad_fusion:
             features = features + self.embedding_encoder(image_embeddings)
         if "shallow" in self.gad_fusion:
-            assert shallow_embeddings is not None, (
-                f"gad_fusion={self.gad_fusion!r} needs the shallow embedding"
+            features = features + self.compress_vit_feat(
+                self._edge_shallow(shallow_embeddings, (h, w))
             )
-            assert shallow_embeddings.shape[-2:] == (h, w), (
-                f"shallow grid {tuple(shallow_embeddings.shape[-2:])} != deep grid {(h, w)}"
-            )
-            features = features + self.compress_vit_feat(shallow_embeddings)
         edge_logits = self._dot(self.edge_mlp(hs[:, 1 + self.num_mask_tokens, :]), features)
         mask_logits = mask_logits * (1.0 + torch.sigmoid(edge_logits))
         return {"mask_logits": mask_logits, "edge_logits": edge_logits}
+
+    def _upscale(
+        self, src: torch.Tensor, shallow_embeddings: torch.Tensor | Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        """Mask features B×32×4g×4g from the transformer's image tokens B×256×g×g
+        (``output_upscaling``; the shallow embeddings are not used here)."""
+        return self.output_upscaling(src)
+
+    def _edge_shallow(
+        self, shallow: torch.Tensor | Sequence[torch.Tensor] | None, grid: tuple[int, int]
+    ) -> torch.Tensor:
+        """The input of ``compress_vit_feat``: the shallow embedding, checked against the deep
+        ``grid`` (h, w); B×C_s×h×w."""
+        assert shallow is not None, f"gad_fusion={self.gad_fusion!r} needs the shallow embedding"
+        assert shallow.shape[-2:] == grid, (
+            f"shallow grid {tuple(shallow.shape[-2:])} != deep grid {grid}"
+        )
+        return shallow
 
     @staticmethod
     def _dot(hyper: torch.Tensor, features: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ from torch.nn import functional as F
 
 RESIZE_MODES = ("nearest", "bilinear")
 EDGE_UPSAMPLE = ("logits", "probabilities")
+PIXEL_MEAN = (123.675, 116.28, 103.53)  # SAM's RGB normalisation, 0-255 scale
+PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 class IRSAM(nn.Module):
@@ -33,8 +35,8 @@ class IRSAM(nn.Module):
         pe_layer: PositionEmbeddingRandom,
         no_mask_embed: nn.Embedding,
         mask_decoder: nn.Module,
-        pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
-        pixel_std: Sequence[float] = (58.395, 57.12, 57.375),
+        pixel_mean: Sequence[float] = PIXEL_MEAN,
+        pixel_std: Sequence[float] = PIXEL_STD,
         resize_mode: str = "nearest",
         channels_last: bool = False,
         edge_upsample: str = "logits",
@@ -73,12 +75,10 @@ class IRSAM(nn.Module):
         self.mask_decoder = mask_decoder
         self.resize_mode = resize_mode
         self.channels_last = channels_last
-        self.register_buffer(
-            "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False
-        )
-        self.register_buffer(
-            "pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False
-        )
+        for name, values in (("pixel_mean", pixel_mean), ("pixel_std", pixel_std)):
+            self.register_buffer(
+                name, torch.tensor(values, dtype=torch.float32).view(-1, 1, 1), False
+            )
 
     @property
     def img_size(self) -> int:
@@ -119,10 +119,8 @@ class IRSAM(nn.Module):
         x = (images - self.pixel_mean) / self.pixel_std
         size = self.img_size
         if x.shape[-2:] != (size, size):
-            if self.resize_mode == "nearest":
-                x = F.interpolate(x, size=(size, size), mode="nearest")
-            else:
-                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            align = None if self.resize_mode == "nearest" else False
+            x = F.interpolate(x, size=(size, size), mode=self.resize_mode, align_corners=align)
         if self.channels_last or x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x

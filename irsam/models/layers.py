@@ -1,11 +1,16 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Small layers shared by the encoders and the decoder."""
+"""Small layers and helpers shared by the encoders and the decoder."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
+Encoded = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # (deep, shallow) or deep alone
 
 
 class LayerNorm2d(nn.Module):
@@ -36,3 +41,51 @@ class LayerNorm2d(nn.Module):
         """
         y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
         return y.permute(0, 3, 1, 2)
+
+
+def wpmd_width(index: int | str, widths: Sequence[int], unit: str) -> int:
+    """Channel width of an encoder's WPMD slot (stage or block output), checking that it exists.
+
+    Arguments:
+      index (int | str): the slot (a key of the encoder's ``wpmd`` dict).
+      widths (Sequence[int]): the width of every slot of the encoder.
+      unit (str): ``"stage"`` or ``"block"``, named in the error.
+    Returns:
+      int: ``widths[index]``.
+    """
+    assert 0 <= int(index) < len(widths), (
+        f"WPMD {unit} index {index} out of range [0, {len(widths)})"
+    )
+    return widths[int(index)]
+
+
+def checked_wpmd(wpmd: nn.ModuleDict | None, widths: Sequence[int], unit: str) -> nn.ModuleDict:
+    """An encoder's WPMD blocks, each checked against the width of its slot.
+
+    Arguments:
+      wpmd (nn.ModuleDict | None): blocks keyed by slot index; None = no WPMD.
+      widths, unit: as :func:`wpmd_width`.
+    Returns:
+      nn.ModuleDict: ``wpmd``, or an empty one for None.
+    """
+    blocks = wpmd if wpmd is not None else nn.ModuleDict()
+    for key, block in blocks.items():
+        width = wpmd_width(key, widths, unit)
+        assert block.channels == width, f"WPMD at {unit} {key} needs {width} channels"
+    return blocks
+
+
+def run_block(encoder: nn.Module, block: nn.Module, *inputs: object) -> torch.Tensor:
+    """Run an encoder block, recomputing it in the backward when the encoder's
+    ``grad_checkpointing`` is on and it trains with gradients enabled.
+
+    Arguments:
+      encoder (nn.Module): the encoder (``grad_checkpointing``, ``training``).
+      block (nn.Module): the block.
+      *inputs (object): the block's inputs (e.g. B×H×W×C tokens).
+    Returns:
+      torch.Tensor: ``block(*inputs)``.
+    """
+    if encoder.grad_checkpointing and encoder.training and torch.is_grad_enabled():
+        return checkpoint(block, *inputs, use_reentrant=False)
+    return block(*inputs)

@@ -25,6 +25,7 @@ from torch import nn
 
 from irsam.models.checkpoints import CheckpointError
 from irsam.models.irsam import IRSAM
+from irsam.models.param_groups import count_parameters
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
@@ -196,20 +197,17 @@ def apply_peft(net: IRSAM, cfg: Mapping[str, Any] | None) -> IRSAM:
         param.requires_grad_(name in trainable)
     net.mask_decoder.freeze_unused_()
     net.train(net.training)  # BatchNorm layers follow their (now frozen) parameters
-    counts = {
-        "adapter": sum(
-            p.numel()
-            for n, p in net.named_parameters()
-            if p.requires_grad and not n.startswith(TRAINABLE_PREFIXES)
-        ),
-        "trainable": sum(p.numel() for p in net.parameters() if p.requires_grad),
-        "total": sum(p.numel() for p in net.parameters()),
-    }
+    counts = count_parameters(net)
+    adapter = sum(
+        p.numel()
+        for n, p in net.named_parameters()
+        if p.requires_grad and not n.startswith(TRAINABLE_PREFIXES)
+    )
     log.info(
         "peft %s on %s: %d adapter, %d trainable of %d parameters",
         method,
         type(net.image_encoder).__name__,
-        counts["adapter"],
+        adapter,
         counts["trainable"],
         counts["total"],
     )

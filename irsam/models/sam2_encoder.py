@@ -23,9 +23,9 @@ import torch
 from segment_anything.modeling.common import LayerNorm2d
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 
 from irsam.models.gad import GranularityAwareDecoder
+from irsam.models.layers import checked_wpmd, run_block
 
 SAM2_EXTRA_HINT = (
     'install the optional extra: pip install -e ".[sam2]" (PyPI sam2 1.1.0 is an sdist; '
@@ -170,11 +170,7 @@ class Sam2HieraEncoder(nn.Module):
         nn.init.trunc_normal_(self.no_mem_embed, std=0.02)
         self.shallow_channels = FPN_DIM
         self.stage_channels = hiera_stage_channels(size)
-        self.wpmd = wpmd if wpmd is not None else nn.ModuleDict()
-        for key, block in self.wpmd.items():
-            assert 0 <= int(key) < 4, f"WPMD stage index {key} out of range [0, 4)"
-            width = self.stage_channels[int(key)]
-            assert block.channels == width, f"WPMD at stage {key} needs {width} channels"
+        self.wpmd = checked_wpmd(wpmd, self.stage_channels, "stage")
 
     @property
     def num_lr_layers(self) -> int:
@@ -215,14 +211,9 @@ class Sam2HieraEncoder(nn.Module):
         trunk = self.trunk
         tokens = trunk.patch_embed(x)  # B×H/4×W/4×C
         tokens = tokens + trunk._get_pos_embed(tokens.shape[1:3])
-        run_checkpointed = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         stage_outputs = []
         for i, block in enumerate(trunk.blocks):
-            tokens = (
-                checkpoint(block, tokens, use_reentrant=False)
-                if run_checkpointed
-                else block(tokens)
-            )
+            tokens = run_block(self, block, tokens)
             if i in trunk.stage_ends:
                 stage = str(trunk.stage_ends.index(i))
                 if stage in self.wpmd:
@@ -245,6 +236,8 @@ class Sam2GranularityAwareDecoder(GranularityAwareDecoder):
     ``embedding_maskfeature(upscaled)`` plus ``embedding_encoder(deep)`` ("deep") and/or
     ``compress_vit_feat(stride-4 level)`` ("shallow"; 1×1 conv 256→64, LayerNorm, GELU, 3×3 conv
     64→32, at the stride-4 resolution itself instead of the ×4 transposed convs of the GAD).
+    The forward is the GAD's, with the (stride-4, stride-8) FPN levels of
+    :class:`Sam2HieraEncoder` as its (required) ``shallow_embeddings``.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -266,28 +259,13 @@ class Sam2GranularityAwareDecoder(GranularityAwareDecoder):
                 nn.Conv2d(dim // 4, dim // 8, kernel_size=3, padding=1),
             )
 
-    def forward(
-        self,
-        *,
-        image_embeddings: torch.Tensor,
-        image_pe: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
-        shallow_embeddings: Sequence[torch.Tensor] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Batched prompt-free decoding with SAM 2's high-resolution skips.
-
-        Arguments:
-          image_embeddings (torch.Tensor): deep embedding B×256×h×w.
-          image_pe (torch.Tensor): dense positional encoding 1×256×h×w.
-          dense_prompt_embeddings (torch.Tensor): ``no_mask_embed``, 1×256×1×1.
-          shallow_embeddings (Sequence[torch.Tensor]): (stride-4 level B×256×4h×4w, stride-8
-            level B×256×2h×2w) from :class:`Sam2HieraEncoder`; required.
-        Returns:
-          dict[str, torch.Tensor]: ``"mask_logits"`` B×1×4h×4w (edge-gated with the edge branch)
-            and, with the edge branch, ``"edge_logits"`` B×1×4h×4w; logits.
-        """
-        b, c, h, w = image_embeddings.shape
-        assert c == self.transformer_dim, f"expected {self.transformer_dim}-ch embeddings, got {c}"
+    def _upscale(
+        self, src: torch.Tensor, shallow_embeddings: torch.Tensor | Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        """SAM 2's upscaling of the image tokens B×256×h×w to mask features B×32×4h×4w, with
+        the skips from ``shallow_embeddings`` = (stride-4 level B×256×4h×4w, stride-8 level
+        B×256×2h×2w), which it checks."""
+        h, w = src.shape[-2:]
         assert shallow_embeddings is not None and len(shallow_embeddings) == 2, (
             "the SAM 2 decoder needs the (stride-4, stride-8) FPN levels as shallow embeddings"
         )
@@ -296,25 +274,12 @@ class Sam2GranularityAwareDecoder(GranularityAwareDecoder):
             f"FPN levels {tuple(stride4.shape[-2:])}, {tuple(stride8.shape[-2:])} do not match "
             f"the deep grid {(h, w)} (expected 4× and 2×)"
         )
-        token_weights = [self.iou_token.weight, self.mask_tokens.weight]
-        if self.edge_branch:
-            token_weights.append(self.edge_token.weight)
-        tokens = torch.cat(token_weights, dim=0).unsqueeze(0).expand(b, -1, -1)
-
-        src = image_embeddings + dense_prompt_embeddings
-        hs, src = self.transformer(src, image_pe.expand(b, -1, -1, -1), tokens)
         up1, norm1, act1, up2, act2 = self.output_upscaling
-        upscaled = act1(norm1(up1(src.transpose(1, 2).reshape(b, c, h, w)) + self.conv_s1(stride8)))
-        upscaled = act2(up2(upscaled) + self.conv_s0(stride4))
+        upscaled = act1(norm1(up1(src) + self.conv_s1(stride8)))
+        return act2(up2(upscaled) + self.conv_s0(stride4))
 
-        mask_logits = self._dot(self.output_hypernetworks_mlps[0](hs[:, 1, :]), upscaled)
-        if not self.edge_branch:
-            return {"mask_logits": mask_logits}
-        features = self.embedding_maskfeature(upscaled)
-        if "deep" in self.gad_fusion:
-            features = features + self.embedding_encoder(image_embeddings)
-        if "shallow" in self.gad_fusion:
-            features = features + self.compress_vit_feat(stride4)
-        edge_logits = self._dot(self.edge_mlp(hs[:, 1 + self.num_mask_tokens, :]), features)
-        mask_logits = mask_logits * (1.0 + torch.sigmoid(edge_logits))
-        return {"mask_logits": mask_logits, "edge_logits": edge_logits}
+    def _edge_shallow(
+        self, shallow: torch.Tensor | Sequence[torch.Tensor] | None, grid: tuple[int, int]
+    ) -> torch.Tensor:
+        """The stride-4 FPN level (checked by :meth:`_upscale`) for ``compress_vit_feat``."""
+        return shallow[0]

@@ -16,11 +16,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 
-from irsam.models.layers import LayerNorm2d
+from irsam.models.layers import Encoded, LayerNorm2d, checked_wpmd, run_block
 
-Encoded = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+def tiny_vit_stage_channels(embed_dims: Sequence[int]) -> tuple[int, ...]:
+    """Channel widths of the TinyViT stage outputs, the WPMD slots (after each stage's merging).
+
+    Arguments:
+      embed_dims (Sequence[int]): channels of the stages.
+    Returns:
+      tuple[int, ...]: width of the output of stage i: ``embed_dims[i + 1]``, the last stage's own.
+    """
+    return (*embed_dims[1:], embed_dims[-1])
 
 
 class _ConvBN(nn.Sequential):
@@ -286,12 +294,7 @@ class TinyViTEncoder(nn.Module):
             nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False),
             LayerNorm2d(out_chans),
         )
-        self.wpmd = wpmd if wpmd is not None else nn.ModuleDict()
-        for key, block in self.wpmd.items():
-            stage_index = int(key)
-            assert 0 <= stage_index < n, f"WPMD stage {key} does not exist (stages 0..{n - 1})"
-            out = embed_dims[min(stage_index + 1, n - 1)]
-            assert block.channels == out, f"WPMD at stage {key} needs {out} channels"
+        self.wpmd = checked_wpmd(wpmd, tiny_vit_stage_channels(embed_dims), "stage")
         self.apply(self._init_weights)
 
     @staticmethod
@@ -330,12 +333,6 @@ class TinyViTEncoder(nn.Module):
             return offset + self.depths[stage]
         return self.num_lr_layers
 
-    def _run(self, block: nn.Module, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """Run one block, recomputing it in backward when checkpointing is active."""
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, x, hw, use_reentrant=False)
-        return block(x, hw)
-
     def forward(self, x: torch.Tensor) -> Encoded:
         """
         Arguments:
@@ -353,7 +350,7 @@ class TinyViTEncoder(nn.Module):
             if i > 0:
                 x = x.flatten(2).transpose(1, 2)
             for block in stage["blocks"]:
-                x = self._run(block, x, (h, w))
+                x = run_block(self, block, x, (h, w))
             if i > 0:
                 x = x.transpose(1, 2).reshape(b, -1, h, w)
             if "downsample" in stage:

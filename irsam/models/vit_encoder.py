@@ -17,9 +17,8 @@ import torch
 from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 
-Encoded = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+from irsam.models.layers import Encoded, checked_wpmd, run_block
 
 
 class ViTEncoder(ImageEncoderViT):
@@ -54,11 +53,10 @@ class ViTEncoder(ImageEncoderViT):
           global_attn_indexes (Sequence[int]): blocks with global attention; the others use
             ``window_size`` windows. The first one is the shallow tap.
           window_size (int): attention window of the windowed blocks.
-          out_chans (int): neck output channels (256).
           wpmd (nn.ModuleDict | None): WPMD blocks keyed by block index, applied to that block's
             output (before the shallow tap).
-          grad_checkpointing (bool): recompute each block in the backward pass (training only).
-          deep_only (bool): return only the deep embedding (for segment-anything's ``Sam``).
+          out_chans, grad_checkpointing, deep_only: as
+            :class:`~irsam.models.tiny_vit.TinyViTEncoder`.
         """
         assert len(global_attn_indexes) > 0, "need at least one global-attention block"
         assert img_size % patch_size == 0, f"img_size {img_size} must be a multiple of {patch_size}"
@@ -85,10 +83,7 @@ class ViTEncoder(ImageEncoderViT):
         self.out_chans = out_chans
         self.grad_checkpointing = grad_checkpointing
         self.deep_only = deep_only
-        self.wpmd = wpmd if wpmd is not None else nn.ModuleDict()
-        for key, block in self.wpmd.items():
-            assert 0 <= int(key) < depth, f"WPMD block index {key} out of range [0, {depth})"
-            assert block.channels == embed_dim, f"WPMD at block {key} needs {embed_dim} channels"
+        self.wpmd = checked_wpmd(wpmd, (embed_dim,) * depth, "block")
 
     @property
     def num_lr_layers(self) -> int:
@@ -140,9 +135,8 @@ class ViTEncoder(ImageEncoderViT):
         x = self.patch_embed(x)
         x = x + self.resized_pos_embed((x.shape[1], x.shape[2]))
         shallow: torch.Tensor | None = None
-        run_checkpointed = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x = checkpoint(block, x, use_reentrant=False) if run_checkpointed else block(x)
+            x = run_block(self, block, x)
             if str(i) in self.wpmd:
                 x = self.wpmd[str(i)](x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
             if i == self.shallow_index:

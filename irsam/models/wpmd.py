@@ -206,14 +206,8 @@ class WPMD(nn.Module):
         hold the rest: their squared sum is Σ(u - m)² over the block, and shrinking all three by
         ``f = 1 - τ·g`` then inverting gives ``u - τ·g·(u - m)``. Same result as the
         convolution path up to float rounding, with a few element-wise passes instead of a
-        grouped convolution, a transposed one and a concatenation.
-
-        Arguments:
-          u (torch.Tensor): B×C×H×W, H and W even.
-          contrast (torch.Tensor): k per channel, C values > 0.
-          step (torch.Tensor): τ in (0, 1), a scalar.
-        Returns:
-          torch.Tensor: B×C×H×W.
+        grouped convolution, a transposed one and a concatenation. Arguments and result as
+        :meth:`_wavelet_step`.
         """
         if not self.diffusion:
             return u

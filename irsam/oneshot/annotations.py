@@ -27,7 +27,7 @@ from irsam.data.io import read_mask
 from irsam.metrics import label_components
 from irsam.oneshot.backbone import SamBackbone
 from irsam.oneshot.lfm import even, window_box
-from irsam.oneshot.ppcf import paste_mask
+from irsam.oneshot.ppcf import segment_windows
 from irsam.oneshot.tle import area_threshold, tle_vote
 
 
@@ -71,6 +71,11 @@ class BoxAnnotation:
     x2: float
     y2: float
 
+    def __post_init__(self) -> None:
+        if self.x2 < self.x1 or self.y2 < self.y1:
+            corners = (self.x1, self.y1, self.x2, self.y2)
+            raise ValueError(f"box {corners} must be x1, y1, x2, y2 with x2 ≥ x1 and y2 ≥ y1.")
+
 
 Annotation = MaskAnnotation | PointAnnotation | BoxAnnotation
 
@@ -98,8 +103,6 @@ def parse_annotation(spec: str | os.PathLike | Annotation | np.ndarray) -> Annot
         if len(values) == 2:
             return PointAnnotation(*values)
         if len(values) == 4:
-            if values[2] < values[0] or values[3] < values[1]:
-                raise ValueError(f"box {text!r} must be x1,y1,x2,y2 with x2 ≥ x1 and y2 ≥ y1.")
             return BoxAnnotation(*values)
     return MaskAnnotation(read_mask(text))
 
@@ -129,10 +132,10 @@ def mask_to_annotation(mask: np.ndarray, kind: str) -> Annotation:
     raise ValueError(f"annotation kind {kind!r} is not one of mask, point, box.")
 
 
-def _patch_mask(hw: tuple[int, int], x: int, y: int) -> torch.Tensor:
-    """A 3×3 patch centred on (x, y), clipped to the frame."""
+def _rect_mask(hw: tuple[int, int], y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+    """An H×W bool mask, True on rows [y0, y1) and columns [x0, x1) (clipped to the frame)."""
     mask = torch.zeros(hw, dtype=torch.bool)
-    mask[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
+    mask[max(y0, 0) : y1, max(x0, 0) : x1] = True
     return mask
 
 
@@ -181,7 +184,7 @@ def annotation_to_mask(
             raise ValueError(f"point ({x}, {y}) lies outside the {hw[1]}×{hw[0]} (W×H) image.")
         boxes = [window_box((y, x), size, hw) for size in sizes]
         prompts = [(float(x - b[2]), float(y - b[0])) for b in boxes]
-        fallback = _patch_mask(hw, x, y)
+        fallback = _rect_mask(hw, y - 1, y + 2, x - 1, x + 2)  # a 3×3 patch
     else:
         corners = (annotation.x1, annotation.y1, annotation.x2, annotation.y2)
         bx1, by1, bx2, by2 = (round(v) for v in corners)
@@ -196,13 +199,11 @@ def annotation_to_mask(
             (float(bx1 - b[2]), float(by1 - b[0]), float(bx2 - b[2]), float(by2 - b[0]))
             for b in boxes
         ]
-        fallback = torch.zeros(hw, dtype=torch.bool)
-        fallback[by1 : by2 + 1, bx1 : bx2 + 1] = True
-    crops = [image[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    local_masks = backbone.segment_crops(
-        crops, [[prompt] for prompt in prompts], chunk_size, resize_backend
-    )
-    masks = [paste_mask(local.cpu(), box, hw) for (local,), box in zip(local_masks, boxes)]
+        fallback = _rect_mask(hw, by1, by2 + 1, bx1, bx2 + 1)
+    masks = [
+        m.cpu()
+        for m in segment_windows(backbone, image, boxes, prompts, chunk_size, resize_backend)
+    ]
     if len(masks) == 1:
         mask = masks[0]
     else:

@@ -1,16 +1,10 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """SAM backbones for the one-shot mode: an encoder (256×64×64 embeddings) plus SAM's prompt
 encoder and mask decoder, with SAM's longest-side resize, normalisation, padding and
-postprocessing.
-
-* :class:`SamModelBackbone` wraps a plain ``segment_anything.modeling.Sam`` (MobileSAM or SAM
-  ViT-B/L/H built by ``irsam.models.build_prompt_sam``).
-* :class:`IrsamEncoderBackbone` takes the image encoder of an IRSAM checkpoint trained by this
-  framework (which returns ``(deep, shallow)``; the deep embedding is used) and keeps a MobileSAM
-  prompt encoder/decoder for PPCF (``irsam_ppcf=mobile_sam``).
-* :class:`IrsamBackbone` is a complete IRSAM checkpoint on its own (``irsam_ppcf=irsam``, no SAM
-  weights needed): its encoder does LFM, and PPCF segments each crop with IRSAM's prompt-free
-  decoder, keeping the connected component the peak (point prompt) points at.
+postprocessing: :class:`SamModelBackbone` (MobileSAM or SAM ViT-B/L/H built by
+``irsam.models.build_prompt_sam``), :class:`IrsamEncoderBackbone` (an IRSAM encoder with
+MobileSAM's decoder, ``irsam_ppcf=mobile_sam``) and :class:`IrsamBackbone` (a whole IRSAM
+network, no SAM weights, ``irsam_ppcf=irsam``).
 """
 
 from __future__ import annotations
@@ -18,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterator
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -115,6 +109,25 @@ def resize_images(images: torch.Tensor, new_hw: tuple[int, int], backend: str) -
     return torch.from_numpy(out).float().to(images.device)
 
 
+def unpad_resize(
+    maps: torch.Tensor, side: int, input_hw: tuple[int, int], orig_hw: tuple[int, int]
+) -> torch.Tensor:
+    """SAM's ``postprocess_masks`` for any input side s: bilinear to s×s, padding cut off,
+    bilinear to the original size.
+
+    Arguments:
+      maps (torch.Tensor): B×C×m×m maps on the encoder grid or the decoder's 4× grid.
+      side (int): encoder input side s.
+      input_hw (tuple[int, int]): resized size before padding (from ``preprocess``).
+      orig_hw (tuple[int, int]): original image size (h, w).
+    Returns:
+      torch.Tensor: B×C×h×w maps.
+    """
+    up = F.interpolate(maps, (side, side), mode="bilinear", align_corners=False)
+    up = up[..., : input_hw[0], : input_hw[1]]
+    return F.interpolate(up, tuple(orig_hw), mode="bilinear", align_corners=False)
+
+
 def encode_images(
     backbone: SamBackbone,
     images: list[torch.Tensor],
@@ -152,24 +165,36 @@ class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
     """SAM-style preprocessing and the encoder forward shared by every one-shot backbone.
 
     Subclasses implement ``_normaliser`` (the module with SAM's ``pixel_mean`` / ``pixel_std``
-    buffers), ``_encode`` and ``segment_crops``.
+    buffers) and ``segment_crops``.
 
     Arguments:
+      encoder (nn.Module): image encoder, B×3×S×S → B×C×g×g or a tuple starting with that (as
+        IRSAM's ``(deep, shallow)``).
       img_size (int): side S of the square encoder input.
       grid_size (int): side g of the embedding grid.
       precision (str): ``"32"`` or ``"bf16"`` (autocast of the encoder forward).
+      compile (bool): ``torch.compile`` the image encoder.
     """
 
     mask_threshold: float = 0.0
     image_format: str = "RGB"
 
-    def __init__(self, *, img_size: int, grid_size: int, precision: Precision = "32"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        img_size: int,
+        grid_size: int,
+        precision: Precision = "32",
+        compile: bool = False,
+    ):
         super().__init__()
         if str(precision) not in ("32", "bf16"):
             raise ValueError(f"precision={precision!r} must be 32 or bf16.")
         self.precision = str(precision)
         self.img_size = int(img_size)
         self.grid_size = int(grid_size)
+        self.encoder: nn.Module = torch.compile(encoder) if compile else encoder
 
     @abc.abstractmethod
     def _normaliser(self) -> nn.Module:
@@ -227,9 +252,10 @@ class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
         else:
             yield
 
-    @abc.abstractmethod
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw encoder forward: B×3×S×S → B×C×g×g (subclasses)."""
+        """Raw encoder forward: B×3×S×S → B×C×g×g (the first output of a tuple)."""
+        out = self.encoder(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Encode a batch.
@@ -244,40 +270,39 @@ class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
         return features.float()
 
 
-class SamBackboneBase(EncoderBackboneBase):
-    """A SAM prompt encoder and mask decoder for PPCF; subclasses implement ``_encode``.
+class SamModelBackbone(EncoderBackboneBase):
+    """A promptable SAM (MobileSAM, SAM ViT-B/L/H): its encoder, or ``encoder``, for LFM and
+    the crops; its prompt encoder and mask decoder for PPCF.
 
     Arguments:
       prompt_sam (Sam): provides ``prompt_encoder``, ``mask_decoder``, ``pixel_mean``,
-        ``pixel_std`` and the input size (``image_encoder.img_size``).
+        ``pixel_std``, the input size (``image_encoder.img_size``) and by default the encoder
+        (``image_encoder(x)`` returns B×256×g×g).
+      encoder (nn.Module | None): another image encoder on the same g×g grid (None: SAM's).
       precision (str): ``"32"`` or ``"bf16"`` (autocast of the encoder forward).
+      compile (bool): ``torch.compile`` the image encoder.
     """
 
-    def __init__(self, *, prompt_sam: Sam, precision: Precision = "32"):
+    def __init__(
+        self,
+        prompt_sam: Sam,
+        *,
+        encoder: nn.Module | None = None,
+        precision: Precision = "32",
+        compile: bool = False,
+    ):
         super().__init__(
+            prompt_sam.image_encoder if encoder is None else encoder,
             img_size=int(prompt_sam.image_encoder.img_size),
             grid_size=int(prompt_sam.prompt_encoder.image_embedding_size[0]),
             precision=precision,
+            compile=compile,
         )
         self.prompt_sam = prompt_sam
 
     def _normaliser(self) -> nn.Module:
         """The SAM holding ``pixel_mean`` / ``pixel_std``."""
         return self.prompt_sam
-
-    def postprocess(
-        self, low_res: torch.Tensor, input_hw: tuple[int, int], orig_hw: tuple[int, int]
-    ) -> torch.Tensor:
-        """Upscale decoder logits to ``img_size``, remove the padding, resize to the original size.
-
-        Arguments:
-          low_res (torch.Tensor): B×1×4g×4g mask logits.
-          input_hw (tuple[int, int]): resized size before padding.
-          orig_hw (tuple[int, int]): original image size.
-        Returns:
-          torch.Tensor: B×1×orig_h×orig_w logits (foreground iff > ``mask_threshold``).
-        """
-        return self.prompt_sam.postprocess_masks(low_res, tuple(input_hw), tuple(orig_hw))
 
     def segment_crops(
         self,
@@ -304,33 +329,41 @@ class SamBackboneBase(EncoderBackboneBase):
         embeddings, input_hws = encode_images(
             self, crops, chunk_size, size=size, resize_backend=resize_backend
         )
+        decode = {2: self.decode_point, 4: self.decode_box}  # by prompt length
         masks = []
         for crop, emb, in_hw, crop_prompts in zip(crops, embeddings, input_hws, prompts):
             crop_hw = (int(crop.shape[1]), int(crop.shape[2]))
-            crop_masks = []
-            for prompt in crop_prompts:
-                if len(prompt) == 2:
-                    logits = self.decode_point(emb, (prompt[0], prompt[1]), in_hw, crop_hw)
-                else:
-                    box = (prompt[0], prompt[1], prompt[2], prompt[3])
-                    logits = self.decode_box(emb, box, in_hw, crop_hw)
-                crop_masks.append(logits > self.mask_threshold)
-            masks.append(crop_masks)
+            logits = [decode[len(p)](emb, tuple(p), in_hw, crop_hw) for p in crop_prompts]
+            masks.append([crop_logits > self.mask_threshold for crop_logits in logits])
         return masks
+
+    def _input_side(self, embedding: torch.Tensor) -> int:
+        """The encoder input side s that produced an embedding (s = 16 · grid for SAM)."""
+        return int(embedding.shape[-1]) * self.img_size // self.grid_size
 
     def _decode(
         self,
         embedding: torch.Tensor,
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
+        prompt: Prompt,
         input_hw: tuple[int, int],
         orig_hw: tuple[int, int],
     ) -> torch.Tensor:
         """Prompt encoder + mask decoder (single mask output) + postprocessing → h×w logits.
 
-        An embedding on another grid than the prompt encoder's (fast mode) gets the positional
-        encoding of its own grid, and its logits are upsampled to its own input side.
+        The prompt's original pixels are mapped as ``apply_coords``; an input of side s < S
+        (read off the embedding, fast mode) is expressed on the S scale (× S/s), so the prompt
+        encoder's normalisation by S gives the same position. Such an embedding gets the
+        positional encoding of its own grid, and its logits are upsampled to its own side.
         """
+        side = self._input_side(embedding)
+        xy = torch.tensor(prompt, dtype=torch.float32, device=self.device).view(-1, 2)
+        scale = torch.tensor(
+            [input_hw[1] / orig_hw[1], input_hw[0] / orig_hw[0]], device=self.device
+        )
+        xy = xy * scale * (self.img_size / side)
+        labels = torch.ones(1, 1, dtype=torch.int, device=self.device)
+        points = (xy.view(1, 1, 2), labels) if len(prompt) == 2 else None
+        boxes = xy.view(1, 4) if len(prompt) == 4 else None
         prompt_encoder = self.prompt_sam.prompt_encoder
         sparse, dense = prompt_encoder(points=points, boxes=boxes, masks=None)
         grid = tuple(int(v) for v in embedding.shape[-2:])
@@ -346,30 +379,7 @@ class SamBackboneBase(EncoderBackboneBase):
             dense_prompt_embeddings=dense,
             multimask_output=False,
         )
-        side = self._input_side(embedding)
-        if side == self.img_size:
-            return self.postprocess(low_res, input_hw, orig_hw)[0, 0]
-        logits = F.interpolate(low_res, (side, side), mode="bilinear", align_corners=False)
-        logits = logits[..., : input_hw[0], : input_hw[1]]
-        return F.interpolate(logits, tuple(orig_hw), mode="bilinear", align_corners=False)[0, 0]
-
-    def _input_side(self, embedding: torch.Tensor) -> int:
-        """The encoder input side s that produced an embedding (s = 16 · grid for SAM)."""
-        return int(embedding.shape[-1]) * self.img_size // self.grid_size
-
-    def _scale_xy(
-        self, coords: list[float], input_hw: tuple[int, int], orig_hw: tuple[int, int], side: int
-    ) -> torch.Tensor:
-        """Original-pixel (x, y, ...) pairs → coordinates on SAM's S-side input frame.
-
-        As ``apply_coords``; an input of side s < S is expressed on the S scale (× S/s), so the
-        prompt encoder's normalisation by S gives the same relative position.
-        """
-        xy = torch.tensor(coords, dtype=torch.float32, device=self.device).view(-1, 2)
-        scale = torch.tensor(
-            [input_hw[1] / orig_hw[1], input_hw[0] / orig_hw[0]], device=self.device
-        )
-        return xy * scale * (self.img_size / side)
+        return unpad_resize(low_res, side, input_hw, orig_hw)[0, 0]
 
     def decode_point(
         self,
@@ -388,10 +398,7 @@ class SamBackboneBase(EncoderBackboneBase):
         Returns:
           torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
         """
-        side = self._input_side(embedding)
-        coords = self._scale_xy(list(point_xy), input_hw, orig_hw, side).view(1, 1, 2)
-        labels = torch.ones(1, 1, dtype=torch.int, device=self.device)
-        return self._decode(embedding, (coords, labels), None, input_hw, orig_hw)
+        return self._decode(embedding, point_xy, input_hw, orig_hw)
 
     def decode_box(
         self,
@@ -410,30 +417,14 @@ class SamBackboneBase(EncoderBackboneBase):
         Returns:
           torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
         """
-        side = self._input_side(embedding)
-        box = self._scale_xy(list(box_xyxy), input_hw, orig_hw, side).view(1, 4)
-        return self._decode(embedding, None, box, input_hw, orig_hw)
+        return self._decode(embedding, box_xyxy, input_hw, orig_hw)
 
 
-class SamModelBackbone(SamBackboneBase):
-    """A plain promptable SAM (MobileSAM, SAM ViT-B/L/H): its own encoder and decoder.
-
-    Arguments:
-      sam (Sam): ``image_encoder(x)`` returns B×256×g×g.
-      precision (str): ``"32"`` or ``"bf16"`` encoder autocast.
-      compile (bool): ``torch.compile`` the image encoder.
-    """
-
-    def __init__(self, sam: Sam, *, precision: Precision = "32", compile: bool = False):
-        super().__init__(prompt_sam=sam, precision=precision)
-        self.encoder: nn.Module = torch.compile(sam.image_encoder) if compile else sam.image_encoder
-
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """B×3×S×S → B×C×g×g with the SAM image encoder."""
-        return self.encoder(x)
+SamBackboneBase = SamModelBackbone
+"""Alias of :class:`SamModelBackbone`, the base of backbones that bring their own ``_encode``."""
 
 
-class IrsamEncoderBackbone(SamBackboneBase):
+class IrsamEncoderBackbone(SamModelBackbone):
     """IRSAM's encoder for LFM, MobileSAM's prompt encoder and decoder for PPCF (``encoder=irsam``).
 
     The one-shot preprocessing (aspect-preserving resize to S plus padding) is kept, not IRSAM's
@@ -455,13 +446,11 @@ class IrsamEncoderBackbone(SamBackboneBase):
         precision: Precision = "32",
         compile: bool = False,
     ):
-        super().__init__(prompt_sam=prompt_sam, precision=precision)
-        self.encoder: nn.Module = torch.compile(encoder) if compile else encoder
+        super().__init__(prompt_sam, encoder=encoder, precision=precision, compile=compile)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """B×3×S×S → deep B×C×g×g embedding of the IRSAM encoder."""
-        out = self.encoder(x)
-        deep = out[0] if isinstance(out, (tuple, list)) else out
+        """B×3×S×S → deep B×C×g×g embedding of the IRSAM encoder, checked against the grid."""
+        deep = super()._encode(x)
         expected = x.shape[-1] * self.grid_size // self.img_size
         assert deep.shape[-1] == expected, (
             f"IRSAM encoder gives a {deep.shape[-1]}² grid for {x.shape[-1]}² inputs but the "
@@ -507,9 +496,7 @@ class IrsamBackbone(EncoderBackboneBase):
 
     LFM uses the deep embedding of IRSAM's encoder on SAM-style (aspect-preserving, padded)
     inputs of its internal size. PPCF runs the whole prompt-free network on each crop and keeps
-    the 8-connected components the prompt selects: for a point, the component containing it, or
-    else every component whose nearest pixel lies within ``point_radius`` pixels of it; for a box,
-    the components that overlap the box.
+    the 8-connected components the prompt selects (:func:`select_components`).
 
     Arguments:
       net (nn.Module): an ``irsam.models.IRSAM`` (``img_size``, ``pixel_mean``/``pixel_std``
@@ -528,18 +515,19 @@ class IrsamBackbone(EncoderBackboneBase):
         compile: bool = False,
         point_radius: float = 3.0,
     ):
-        super().__init__(img_size=net.img_size, grid_size=net.img_size // 16, precision=precision)
+        super().__init__(
+            net.image_encoder,
+            img_size=net.img_size,
+            grid_size=net.img_size // 16,
+            precision=precision,
+            compile=compile,
+        )
         self.net = net
-        self.encoder: nn.Module = torch.compile(net.image_encoder) if compile else net.image_encoder
         self.point_radius = float(point_radius)
 
     def _normaliser(self) -> nn.Module:
         """The IRSAM network holding ``pixel_mean`` / ``pixel_std``."""
         return self.net
-
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """B×3×S×S → deep B×256×g×g embedding of the IRSAM encoder."""
-        return self.encoder(x)[0]
 
     def segment_crops(
         self,
@@ -558,12 +546,9 @@ class IrsamBackbone(EncoderBackboneBase):
         the network as usual.
 
         Arguments:
-          crops (list[torch.Tensor]): 3×h×w float RGB 0–255 crops (sizes may differ).
-          prompts (list[list[Prompt]]): per crop, (x, y) points and (x1, y1, x2, y2) boxes in
-            crop pixels.
+          crops, prompts: as :meth:`SamModelBackbone.segment_crops` (3×h×w crops).
           chunk_size (int): crops per network call.
-          resize_backend (str): unused (the IRSAM network resizes its inputs itself).
-          size (int | None): unused (the IRSAM network runs at its own input size).
+          resize_backend, size: unused (the IRSAM network resizes to its own input size).
         Returns:
           list[list[torch.Tensor]]: per crop, one h×w bool mask per prompt.
         """
@@ -571,7 +556,7 @@ class IrsamBackbone(EncoderBackboneBase):
         for i, crop in enumerate(crops):
             by_size.setdefault((int(crop.shape[1]), int(crop.shape[2])), []).append(i)
         masks: list[list[torch.Tensor]] = [[] for _ in crops]
-        side = int(self.net.img_size)
+        side = self.img_size
         for (height, width), indices in by_size.items():
             for start in range(0, len(indices), chunk_size):
                 chunk = indices[start : start + chunk_size]
@@ -734,13 +719,10 @@ def build_backbone(
             "(backbone.allow_random_weights=true runs with random weights, for tests only.)"
         )
     backbone: EncoderBackboneBase
+    encoder_args: dict[str, Any] = {"precision": precision, "compile": compile}
     if standalone_irsam:
-        backbone = IrsamBackbone(
-            _load_irsam_net(irsam_checkpoint),
-            precision=precision,
-            compile=compile,
-            point_radius=point_radius,
-        )
+        net = _load_irsam_net(irsam_checkpoint)
+        backbone = IrsamBackbone(net, point_radius=point_radius, **encoder_args)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -749,14 +731,10 @@ def build_backbone(
             else:
                 sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint, image_size)
         if encoder == "irsam":
-            backbone = IrsamEncoderBackbone(
-                _load_irsam_net(irsam_checkpoint).image_encoder,
-                sam,
-                precision=precision,
-                compile=compile,
-            )
+            irsam_encoder = _load_irsam_net(irsam_checkpoint).image_encoder
+            backbone = IrsamEncoderBackbone(irsam_encoder, sam, **encoder_args)
         else:
-            backbone = SamModelBackbone(sam, precision=precision, compile=compile)
+            backbone = SamModelBackbone(sam, **encoder_args)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return backbone.to(device).eval().requires_grad_(False)

@@ -101,8 +101,6 @@ def annotation_from_config(cfg: DictConfig) -> Annotation | None:
         values = [float(v) for v in cfg.box]
         if len(values) != 4:
             raise ValueError(f"box={list(cfg.box)} must be [x1, y1, x2, y2] (four numbers).")
-        if values[2] < values[0] or values[3] < values[1]:
-            raise ValueError(f"box={values} must be [x1, y1, x2, y2] with x2 ≥ x1 and y2 ≥ y1.")
         return BoxAnnotation(*values)
     return None if cfg.annotation is None else parse_annotation(cfg.annotation)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 WindowFrom = Literal["height", "min_side"]
 PeakMode = Literal["multi", "argmax"]
@@ -23,18 +23,6 @@ ShotsReduce = Literal["mean", "max"]
 ResizeBackend = Literal["torch", "pil"]
 MaskPadding = Literal["background", "zero_after_norm"]
 LfmSource = Literal["tiles", "frame"]
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "window_from": ("height", "min_side"),
-    "ref_component": ("first", "all"),
-    "ref_mask_downsample": ("bicubic", "bilinear", "area"),
-    "peak_mode": ("multi", "argmax"),
-    "point_annotation_window": ("smallest", "vote"),
-    "shots_reduce": ("mean", "max"),
-    "resize_backend": ("torch", "pil"),
-    "ref_mask_padding": ("background", "zero_after_norm"),
-    "lfm_source": ("tiles", "frame"),
-}
 
 
 @dataclass
@@ -169,3 +157,11 @@ class OneShotConfig:
         if unknown:
             raise ValueError(f"unknown oneshot parameters {unknown}; known: {sorted(known)}.")
         return cls(**dict(values))
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    name: get_args(hint)
+    for name, hint in get_type_hints(OneShotConfig).items()
+    if get_origin(hint) is Literal
+}
+"""The allowed values of every string option, read from its ``Literal`` type."""

@@ -235,11 +235,6 @@ def mask_cell_weights(
     to g×g; cells with a value > 0 get weight 1 (in practice: the cell centre lies in the
     target). ``area`` [ours]: weight = fraction of the cell covered by the target.
 
-    ``padding="zero_after_norm"`` is the authors' order: normalise, then pad with 0. The pad
-    then reads as a value between background (−2.1) and target (+2.2), and the bicubic kernel's
-    overshoot at the pad edge lifts background cells there above 0, so crops clipped at a frame
-    border get false target cells. ``background`` [ours] pads with the background value.
-
     Arguments:
       mask (torch.Tensor): h×w {0, 1} mask of the reference window.
       img_size (int): encoder input side S.
@@ -247,7 +242,8 @@ def mask_cell_weights(
       mode (str): ``bicubic``, ``bilinear`` or ``area``.
       mean0 (float): SAM pixel mean of channel 0 (0–255 scale).
       std0 (float): SAM pixel std of channel 0.
-      padding (str): ``background`` or ``zero_after_norm`` (not used by ``area``).
+      padding (str): ``background`` [ours] or ``zero_after_norm`` (the authors' order, whose
+        bicubic overshoot marks cells at a clipped crop's pad edge as target); not for ``area``.
       resize_backend (str): ``torch`` or ``pil`` resize of the 0–255 mask.
     Returns:
       torch.Tensor: g×g float32 weights in [0, 1]; may be all zero for a sub-cell target.

@@ -35,25 +35,42 @@ def local_point(
     return (float(row), float(col)) if faithful_point_order else (float(col), float(row))
 
 
-def paste_mask(
-    local: torch.Tensor, box: tuple[int, int, int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """Paste a crop mask into an empty frame mask at the crop rectangle.
+def segment_windows(
+    backbone: SamBackbone,
+    frame: torch.Tensor,
+    boxes: list[tuple[int, int, int, int]],
+    prompts: list[Prompt],
+    chunk_size: int = 32,
+    resize_backend: str = "torch",
+    size: int | None = None,
+) -> list[torch.Tensor]:
+    """Segment one crop of a frame per prompt and paste each crop mask back into the frame.
 
     Arguments:
-      local (torch.Tensor): h×w bool mask of the crop (h = y1 − y0, w = x1 − x0).
-      box (tuple[int, int, int, int]): (y0, y1, x0, x1) of the crop in the frame.
-      hw (tuple[int, int]): frame size (H, W).
+      backbone (SamBackbone): the SAM backbone.
+      frame (torch.Tensor): 3×H×W float RGB 0–255.
+      boxes (list[tuple[int, int, int, int]]): (y0, y1, x0, x1) crop per prompt, half-open.
+      prompts (list[Prompt]): per crop, an (x, y) point or (x1, y1, x2, y2) box in crop pixels.
+      chunk_size (int): crops per encoder call.
+      resize_backend (str): ``torch`` or ``pil`` resize of the crops to the encoder input.
+      size (int | None): encoder input side of the crops (None: the backbone's; fast mode).
     Returns:
-      torch.Tensor: H×W bool mask, False outside the crop.
+      list[torch.Tensor]: one H×W bool mask per crop, False outside the crop.
     """
-    y0, y1, x0, x1 = box
-    assert local.shape == (y1 - y0, x1 - x0), (
-        f"crop mask {tuple(local.shape)} does not match the crop box {box}"
+    hw = (int(frame.shape[1]), int(frame.shape[2]))
+    crops = [frame[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
+    local_masks = backbone.segment_crops(
+        crops, [[prompt] for prompt in prompts], chunk_size, resize_backend, size
     )
-    full = torch.zeros(hw, dtype=torch.bool, device=local.device)
-    full[y0:y1, x0:x1] = local.bool()
-    return full
+    masks = []
+    for (local,), box in zip(local_masks, boxes):
+        y0, y1, x0, x1 = box
+        assert local.shape == (y1 - y0, x1 - x0), (
+            f"crop mask {tuple(local.shape)} does not match the crop box {box}"
+        )
+        masks.append(torch.zeros(hw, dtype=torch.bool, device=local.device))
+        masks[-1][y0:y1, x0:x1] = local.bool()
+    return masks
 
 
 def ppcf_masks(
@@ -73,22 +90,16 @@ def ppcf_masks(
       frame (torch.Tensor): 3×H×W float RGB 0–255.
       peaks (list[tuple[int, int, int]]): (row, column, window side L) per peak.
       faithful_point_order (bool): pass the prompt as (row, column) like the authors' code.
-      chunk_size (int): crops per encoder call.
-      resize_backend (str): ``torch`` or ``pil`` resize of the crops to the encoder input.
-      size (int | None): encoder input side of the crops (None: the backbone's; fast mode).
+      chunk_size, resize_backend, size: as :func:`segment_windows`.
     Returns:
       list[torch.Tensor]: one H×W bool mask per peak (the crop's mask, pasted back).
     """
     hw = (int(frame.shape[1]), int(frame.shape[2]))
     boxes = [window_box((y, x), window, hw) for y, x, window in peaks]
-    crops = [frame[:, y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
-    points = [
+    points: list[Prompt] = [
         local_point((y, x), box, faithful_point_order) for (y, x, _), box in zip(peaks, boxes)
     ]
-    local_masks = backbone.segment_crops(
-        crops, [[point] for point in points], chunk_size, resize_backend, size
-    )
-    return [paste_mask(local, box, hw) for (local,), box in zip(local_masks, boxes)]
+    return segment_windows(backbone, frame, boxes, points, chunk_size, resize_backend, size)
 
 
 def full_frame_masks(

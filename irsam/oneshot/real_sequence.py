@@ -19,10 +19,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from irsam.data.io import read_image, read_mask, write_png
+from irsam.data.io import read_image, read_mask
 from irsam.data.layouts import pair_files
 from irsam.metrics import label_components
-from irsam.oneshot.synthetic_sequence import SyntheticSequence
+from irsam.oneshot.synthetic_sequence import (
+    SyntheticSequence,
+    render_sequence,
+    write_synthetic_sequence,
+)
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
@@ -168,27 +172,22 @@ def make_real_sequence(
         velocity = speed * np.array([np.sin(heading), np.cos(heading)])
         sway = rng.uniform(0.5, 2.0), rng.uniform(10.0, 30.0)  # amplitude px, period frames
         tracks.append((target, start, velocity, sway, low, high))
-    frames, masks, names = [], [], []
-    for t in range(num_frames):
-        shifted = ndimage.shift(base, drift_yx * t, order=1, mode="nearest")
-        image = shifted[margin : margin + height, margin : margin + width].copy()
-        mask = np.zeros((height, width), dtype=np.uint8)
-        if not (empty_every and t > 0 and t % empty_every == 0):
-            for target, start, velocity, (amp, period), low, high in tracks:
-                normal = np.array([-velocity[1], velocity[0]]) / max(speed, 1e-9)
-                pos = start + velocity * t + amp * np.sin(2 * np.pi * t / period) * normal
-                span = high - low  # reflect into [low, high]
-                pos = low + np.abs((pos - low + span) % (2 * span) - span)
-                y, x = (int(np.rint(v)) for v in pos)
-                h, w = target.mask.shape
-                image[y : y + h, x : x + w] += target.signal
-                mask[y : y + h, x : x + w] |= target.mask.astype(np.uint8)
-        image += rng.normal(scale=noise, size=image.shape)
-        values = np.clip(np.round(image), 0, 255).astype(np.float32)
-        frames.append(np.repeat(values[..., None], 3, axis=-1))
-        masks.append(mask)
-        names.append(f"frame_{t:04d}")
-    return SyntheticSequence(frames=frames, masks=masks, names=names)
+
+    def draw(t: int, image: np.ndarray, mask: np.ndarray) -> None:
+        if empty_every and t > 0 and t % empty_every == 0:
+            return
+        for target, start, velocity, (amp, period), low, high in tracks:
+            normal = np.array([-velocity[1], velocity[0]]) / max(speed, 1e-9)
+            pos = start + velocity * t + amp * np.sin(2 * np.pi * t / period) * normal
+            span = high - low  # reflect into [low, high]
+            pos = low + np.abs((pos - low + span) % (2 * span) - span)
+            y, x = (int(np.rint(v)) for v in pos)
+            h, w = target.mask.shape
+            image[y : y + h, x : x + w] += target.signal
+            mask[y : y + h, x : x + w] |= target.mask.astype(np.uint8)
+
+    shifts = [drift_yx * t for t in range(num_frames)]
+    return render_sequence(base, shifts, margin, draw, rng, noise)
 
 
 def _load_pairs(data_root: Path) -> list[tuple[Path, Path]]:
@@ -259,8 +258,6 @@ def write_real_benchmark(
             seed=int(rng.integers(2**31)),
         )
         name = f"seq_{k:02d}"
-        for frame, mask, stem in zip(sequence.frames, sequence.masks, sequence.names):
-            write_png(out / "images" / name / f"{stem}.png", frame[..., 0].astype(np.uint8))
-            write_png(out / "masks" / name / f"{stem}.png", (mask * 255).astype(np.uint8))
+        write_synthetic_sequence(sequence, out, Path("images", name), Path("masks", name))
         log.info("%s: background %s, %d target(s)", name, bg_img.name, len(targets))
     return out

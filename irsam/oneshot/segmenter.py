@@ -19,10 +19,11 @@ code does); tiling, peaks and the area filter use the frame's own size.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torch import nn
 
 from irsam.models.checkpoints import read_checkpoint
 from irsam.oneshot.annotations import Annotation, MaskAnnotation, annotation_to_mask
-from irsam.oneshot.backbone import SamBackbone, encode_images
+from irsam.oneshot.backbone import SamBackbone, encode_images, unpad_resize
 from irsam.oneshot.config import OneShotConfig
 from irsam.oneshot.lfm import (
     centroid_cell,
@@ -73,11 +74,7 @@ class ReferenceState:
 
     def to_dict(self) -> dict[str, torch.Tensor]:
         """The state as a dict of CPU tensors (``torch.load(weights_only=True)`` compatible)."""
-        return {
-            "prototypes": self.prototypes.detach().cpu().clone(),
-            "window_sizes": self.window_sizes.detach().cpu().clone(),
-            "ref_hw": self.ref_hw.detach().cpu().clone(),
-        }
+        return {f.name: getattr(self, f.name).detach().cpu().clone() for f in fields(self)}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state atomically.
@@ -97,11 +94,11 @@ class ReferenceState:
         Returns:
           ReferenceState: the state on the CPU.
         """
-        data = read_checkpoint(path)
-        missing = {"prototypes", "window_sizes", "ref_hw"} - set(data)
+        data, keys = read_checkpoint(path), [f.name for f in fields(cls)]
+        missing = set(keys) - set(data)
         if missing:
             raise ValueError(f"{path}: not a one-shot reference state (missing {sorted(missing)}).")
-        return cls(**{key: data[key] for key in ("prototypes", "window_sizes", "ref_hw")})
+        return cls(**{key: data[key] for key in keys})
 
 
 @dataclass
@@ -227,15 +224,12 @@ class OneShotSegmenter(nn.Module):
                 raise ValueError(
                     "the reference annotation gives an empty mask: no target to match."
                 )
-            if cfg.lfm_source == "frame":  # one prototype from the whole frame, every scale
-                for k in range(len(windows)):
-                    crops.append(frame)
-                    masks.append(mask)
-                    scale_of.append(k)
-                continue
-            for centre in centres:
+            whole = cfg.lfm_source == "frame"  # one prototype from the whole frame, every scale
+            for centre in centres[:1] if whole else centres:
                 for k, window in enumerate(windows):
-                    y0, y1, x0, x1 = window_box(centre, window, hw)
+                    y0, y1, x0, x1 = (
+                        (0, hw[0], 0, hw[1]) if whole else window_box(centre, window, hw)
+                    )
                     crops.append(frame[:, y0:y1, x0:x1])
                     masks.append(mask[y0:y1, x0:x1])
                     scale_of.append(k)
@@ -298,11 +292,12 @@ class OneShotSegmenter(nn.Module):
         ref = self._require_reference()
         windows = [int(w) for w in ref.window_sizes]
         protos = ref.prototypes.to(self.device)
+        strides = [tile_stride(window, self.cfg.overlap) for window in windows]
         size, backend = self.lfm_size, self.cfg.resize_backend
         jobs = []  # (frame index, scale index, tiles N×3×L×L)
         for f, frame in enumerate(frames):
             for k, window in enumerate(windows):
-                jobs.append((f, k, cut_tiles(frame, window, tile_stride(window, self.cfg.overlap))))
+                jobs.append((f, k, cut_tiles(frame, window, strides[k])))
         pieces: list[list[torch.Tensor]] = [[] for _ in jobs]
         flat = [(j, i) for j, (_, _, tiles) in enumerate(jobs) for i in range(len(tiles))]
         chunk = self.cfg.chunk_size
@@ -326,9 +321,7 @@ class OneShotSegmenter(nn.Module):
             window = windows[k]
             hw = (int(frames[f].shape[1]), int(frames[f].shape[2]))
             tile_maps = upsample_similarity(torch.cat(sims), size, window)
-            maps[f].append(
-                stitch_maps(tile_maps, hw, window, tile_stride(window, self.cfg.overlap))
-            )
+            maps[f].append(stitch_maps(tile_maps, hw, window, strides[k]))
         return [torch.stack(m) for m in maps]
 
     def _frame_confidence_maps(self, frame: torch.Tensor) -> torch.Tensor:
@@ -344,10 +337,7 @@ class OneShotSegmenter(nn.Module):
         features = self.backbone.encode(x)
         protos = ref.prototypes.to(self.device)
         sims = torch.stack([similarity_maps(features, p)[0] for p in protos])  # K×g×g
-        up = torch.nn.functional.interpolate(
-            sims[None], size=(size, size), mode="bilinear", align_corners=False
-        )[:, :, : input_hw[0], : input_hw[1]]
-        return torch.nn.functional.interpolate(up, size=hw, mode="bilinear", align_corners=False)[0]
+        return unpad_resize(sims[None], size, input_hw, hw)[0]
 
     @torch.inference_mode()
     def confidence_maps(self, frame: Frame) -> torch.Tensor:
@@ -435,13 +425,8 @@ class OneShotSegmenter(nn.Module):
         Returns:
           Iterator[OneShotOutput]: one output per frame, in input order.
         """
-        start, count, batch = time.perf_counter(), 0, []
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) == batch_size:
-                yield from self.predict_batch(batch)
-                count, batch = count + len(batch), []
-        if batch:
+        start, count, stream = time.perf_counter(), 0, iter(frames)
+        while batch := list(itertools.islice(stream, batch_size if batch_size > 0 else None)):
             yield from self.predict_batch(batch)
             count += len(batch)
         elapsed = time.perf_counter() - start

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,41 @@ class SyntheticSequence:
     frames: list[np.ndarray]
     masks: list[np.ndarray]
     names: list[str]
+
+
+def render_sequence(
+    background: np.ndarray,
+    shifts: Sequence[tuple[float, float] | np.ndarray],
+    margin: int,
+    draw: Callable[[int, np.ndarray, np.ndarray], None],
+    rng: np.random.Generator,
+    noise: float,
+) -> SyntheticSequence:
+    """Frame t: the background shifted by ``shifts[t]`` (bilinear) less a ``margin`` border,
+    targets added by ``draw(t, image, mask)`` in place, Gaussian noise, rounding to 0–255.
+
+    Arguments:
+      background (np.ndarray): (H + 2·margin)×(W + 2·margin) float grey background, 0–255.
+      shifts (Sequence): one (row, column) shift in px per frame.
+      margin (int): border cut off each side of the shifted background.
+      draw (Callable): adds frame t's targets to the H×W float image and H×W uint8 mask.
+      rng (np.random.Generator): source of the noise.
+      noise (float): noise std, 0–255 scale.
+    Returns:
+      SyntheticSequence: H×W×3 float32 frames (integers 0–255), {0, 1} masks, names.
+    """
+    height, width = background.shape[0] - 2 * margin, background.shape[1] - 2 * margin
+    frames, masks = [], []
+    for t, shift in enumerate(shifts):
+        shifted = ndimage.shift(background, shift, order=1, mode="nearest")
+        image = shifted[margin : margin + height, margin : margin + width].copy()
+        mask = np.zeros((height, width), dtype=np.uint8)
+        draw(t, image, mask)
+        image += rng.normal(scale=noise, size=image.shape)
+        grey = np.clip(np.round(image), 0, 255).astype(np.float32)
+        frames.append(np.repeat(grey[..., None], 3, axis=-1))
+        masks.append(mask)
+    return SyntheticSequence(frames, masks, [f"frame_{t:04d}" for t in range(len(frames))])
 
 
 def make_synthetic_sequence(
@@ -83,39 +119,40 @@ def make_synthetic_sequence(
     if near_border:
         starts[0] = (0.3 * height, 4.0)
         velocities[0] = (speed, 0.0)
-    frames, masks, names = [], [], []
-    for t in range(num_frames):
-        shift = drift * t
-        background = ndimage.shift(clutter, (shift, shift), order=1, mode="nearest")
-        image = background[margin : margin + height, margin : margin + width].copy()
-        mask = np.zeros((height, width), dtype=np.uint8)
+
+    def draw(t: int, image: np.ndarray, mask: np.ndarray) -> None:
         for (y, x), (vy, vx) in zip(starts, velocities):
             cy = float(np.clip(y + vy * t, 1.0, height - 2.0))
             cx = float(np.clip(x + vx * t, 1.0, width - 2.0))
             profile = np.exp(-((rows - cy) ** 2 + (cols - cx) ** 2) / (2 * target_sigma**2))
             image += target_contrast * profile
             mask |= (profile >= 0.5).astype(np.uint8)
-        image += rng.normal(scale=noise, size=image.shape)
-        grey = np.clip(np.round(image), 0, 255).astype(np.float32)
-        frames.append(np.repeat(grey[..., None], 3, axis=-1))
-        masks.append(mask)
-        names.append(f"frame_{t:04d}")
-    return SyntheticSequence(frames=frames, masks=masks, names=names)
+
+    shifts = [(drift * t, drift * t) for t in range(num_frames)]
+    return render_sequence(clutter, shifts, margin, draw, rng, noise)
 
 
-def write_synthetic_sequence(sequence: SyntheticSequence, root: str | os.PathLike) -> Path:
-    """Write ``root/frames/<name>.png`` (8-bit grey) and ``root/masks/<name>.png`` (0/255).
+def write_synthetic_sequence(
+    sequence: SyntheticSequence,
+    root: str | os.PathLike,
+    frames_dir: str | os.PathLike = "frames",
+    masks_dir: str | os.PathLike = "masks",
+) -> Path:
+    """Write ``root/<frames_dir>/<name>.png`` (8-bit grey) and ``root/<masks_dir>/<name>.png``
+    (0/255).
 
     Arguments:
       sequence (SyntheticSequence): the sequence.
       root (str | PathLike): output folder (created; files written atomically).
+      frames_dir (str | PathLike): sub-folder of ``root`` for the frames.
+      masks_dir (str | PathLike): sub-folder of ``root`` for the masks.
     Returns:
       Path: ``root``.
     """
     root = Path(root)
     for frame, mask, name in zip(sequence.frames, sequence.masks, sequence.names):
-        write_png(root / "frames" / f"{name}.png", frame[..., 0].astype(np.uint8))
-        write_png(root / "masks" / f"{name}.png", (mask * 255).astype(np.uint8))
+        write_png(root / frames_dir / f"{name}.png", frame[..., 0].astype(np.uint8))
+        write_png(root / masks_dir / f"{name}.png", (mask * 255).astype(np.uint8))
     return root
 
 
