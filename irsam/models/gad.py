@@ -28,9 +28,15 @@ def _conv_stack(
     (in, mid, out), ``conv`` = their kernel_size, stride, padding; with ``end_act``, a final
     activation."""
     c_in, mid, out = chans
-    layers = [nn.ConvTranspose2d(c_in, mid, **conv), LayerNorm2d(mid), activation()]
-    layers.append(nn.ConvTranspose2d(mid, out, **conv))
-    return nn.Sequential(*layers, *([activation()] if end_act else []))
+    layers = [
+        nn.ConvTranspose2d(c_in, mid, **conv),
+        LayerNorm2d(mid),
+        activation(),
+        nn.ConvTranspose2d(mid, out, **conv),
+    ]
+    if end_act:
+        layers.append(activation())
+    return nn.Sequential(*layers)
 
 
 class GranularityAwareDecoder(nn.Module):
