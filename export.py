@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
 
-from irsam.export import export_task
+from irsam.tasks.export import export_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export.yaml")

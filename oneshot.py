@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
 
-from irsam.oneshot.cli import rewrite_annotation_argv, run_oneshot
+from irsam.tasks.oneshot import rewrite_annotation_argv, run_oneshot
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="oneshot.yaml")

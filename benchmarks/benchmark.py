@@ -78,17 +78,17 @@ def model_overrides(
 
     Arguments:
       model (str): a ``conf/model/`` name, e.g. ``irsam_tiny``.
-      input_size (int): loader resolution (``dataset.image_size``) in pixels.
-      image_size (int): internal encoder resolution (``model.net.image_size``) in pixels.
+      input_size (int): loader resolution (``dataset.loader_size``) in pixels.
+      image_size (int): internal encoder resolution (``model.net.encoder_size``) in pixels.
       options (dict[str, Any]): ``compile`` (bool), ``channels_last`` (bool), ``peft`` (str).
     Returns:
       list[str]: the overrides.
     """
     overrides = [
         f"model={model}",
-        f"model.net.image_size={image_size}",
-        f"dataset.image_size={input_size}",
-        f"dataset.synthetic.image_size={input_size}",
+        f"model.net.encoder_size={image_size}",
+        f"dataset.loader_size={input_size}",
+        f"dataset.synthetic.native_size={input_size}",
         f"compile={str(bool(options.get('compile'))).lower()}",
         f"peft={options.get('peft') or 'none'}",
     ]
@@ -292,7 +292,7 @@ def mib(num_bytes: float) -> float:
 
 def is_oom(error: BaseException) -> bool:
     """True for CUDA or host out-of-memory errors (the project's own test)."""
-    from irsam.utils.config import is_out_of_memory
+    from irsam.tasks.runner import is_out_of_memory
 
     return is_out_of_memory(error)
 
@@ -479,14 +479,14 @@ def bench_data(args: argparse.Namespace, input_size: int) -> dict:
         root = args.data_root
         if root is None:
             root = write_synthetic_dataset(
-                Path(tmp), num_trainval=args.data_images, num_test=2, image_size=input_size
+                Path(tmp), num_trainval=args.data_images, num_test=2, native_size=input_size
             )
         for workers, cache in itertools.product(args.workers, args.cache):
             cfg = compose(
                 [
                     "dataset=nudt_sirst",
                     f"dataset.root={root}",
-                    f"dataset.image_size={input_size}",
+                    f"dataset.loader_size={input_size}",
                     f"dataset.batch_size={batch_size}",
                     f"dataset.num_workers={workers}",
                     f"dataset.cache_images={str(cache).lower()}",
@@ -614,7 +614,7 @@ REFERENCE_KEYS = {
     "pd_shoot": "Pd_shoot",
     "fa_shoot": "Fa_shoot",
 }
-"""PyIRSTDMetrics output key (tests/reference/pyirstd_reference.py) → our scalar name."""
+"""PyIRSTDMetrics output key (tests/metrics/reference/pyirstd_reference.py) → our scalar name."""
 
 
 def _reference_metrics(
@@ -625,7 +625,7 @@ def _reference_metrics(
     Returns:
       tuple[float, dict]: seconds in its ``update`` calls, and its values under our names.
     """
-    script = ROOT / "tests" / "reference" / "pyirstd_reference.py"
+    script = ROOT / "tests" / "metrics" / "reference" / "pyirstd_reference.py"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "cases.npz"

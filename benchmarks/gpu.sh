@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-# One GPU visit in <= 8 minutes of wall time (every step has a hard time limit), all output in one
-# folder: $OUT when set (the device machine's return folder), else the argument, else
-# benchmarks/out/gpu-<time>. Steps, for irsam_tiny at 512 -> 1024 unless said:
+# GPU benchmark of irsam in <= 8 minutes of wall time (every step has a hard time limit), all output
+# in one folder: $OUT when set, else the argument, else benchmarks/out/gpu-<time>. Steps, for
+# irsam_tiny at 512 -> 1024 unless said:
 #   A  bf16 eager: training + inference batch sweep, and the data loader (NUDT-SIRST, 8/16 workers,
 #      cached and not) against the training step at the best batch;
 #   C  largest training batch (bf16) of irsam_tiny and irsam_vit_b at 1024;
@@ -10,8 +10,9 @@
 #      budget: the rest of the 8 minutes goes to A-C), val IoU per epoch, then the test metrics of
 #      the validation-selected checkpoint;
 #   B  bf16 with torch.compile at batch 64 (last: compilation is the slowest step).
-# Before the visit, here: bash benchmarks/prepare_gpu_visit.sh (wheels in .whl/, data in .gpu_data/).
-# On the machine: bash benchmarks/gpu.sh   (the run carries .whl and .gpu_data)
+# A GPU machine without network access needs the wheels and the data that
+# bash benchmarks/prepare_gpu.sh puts into .whl/ and .gpu_data/ (copy both along with the checkout).
+# On the GPU machine: bash benchmarks/gpu.sh
 # Check on a CPU: bash benchmarks/gpu.sh --smoke [DIR]   (tiny sizes, fp32, compile off, no install
 # when the packages import already). Results: DIR/summary.md, DIR/gpu.log, DIR/details.tar.gz.
 set -uo pipefail
@@ -21,7 +22,7 @@ DEST=""
 for arg in "$@"; do
   case $arg in
     --smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "unknown option $arg (use --smoke or a folder)" >&2; exit 2 ;;
     *) DEST=$arg ;;
   esac
@@ -42,7 +43,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 NEEDED="import hydra, omegaconf, rootutils, segment_anything, pywt, albumentations, irsam, torch
 print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 if ! "$PY" -c "$NEEDED" 2>/dev/null; then
-  ls .whl/*.whl >/dev/null 2>&1 || { echo "packages missing and no .whl/: run benchmarks/prepare_gpu_visit.sh" >&2; exit 1; }
+  ls .whl/*.whl >/dev/null 2>&1 || { echo "packages missing and no .whl/: run benchmarks/prepare_gpu.sh" >&2; exit 1; }
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/irsam-site .whl/*.whl || exit 1
   export PYTHONPATH=$PWD:/tmp/irsam-site${PYTHONPATH:+:$PYTHONPATH}
@@ -55,8 +56,8 @@ if [ "$SMOKE" = 1 ]; then
   REPEATS=1; WARMUP=0; WORKERS=0; DATA_EPOCHS=1; MAX_LIMIT=1; THREADS=1; TRAIN_TIME=00:00:00:30
   TIMEOUT_A=150; TIMEOUT_C=150; TIMEOUT_D=200; TIMEOUT_B=150
   DATA=$(mktemp -d)/smoke_data  # a tiny NUDT-SIRST-layout dataset (outside the results)
-  "$PY" -c "from irsam.data import write_synthetic_dataset as w; w('$DATA', num_trainval=8, num_test=4, image_size=64)"
-  TRAIN_EXTRA=(trainer=cpu dataset.image_size=64 model.net.image_size=64 dataset.num_workers=0
+  "$PY" -c "from irsam.data import write_synthetic_dataset as w; w('$DATA', num_trainval=8, num_test=4, native_size=64)"
+  TRAIN_EXTRA=(trainer=cpu dataset.loader_size=64 model.net.encoder_size=64 dataset.num_workers=0
     dataset.pin_memory=false dataset.persistent_workers=false trainer.max_epochs=1)
 else  # worst case: about 15 s setup + 75 + 2 x 50 + 205 + 80 = 475 s
   PRECISION=bf16; DEVICE=cuda; INPUT=512; INTERNAL=1024; SWEEP=1,16,64,128; COMPILE_BATCH=64
@@ -65,7 +66,7 @@ else  # worst case: about 15 s setup + 75 + 2 x 50 + 205 + 80 = 475 s
   DATA=${IRSAM_GPU_DATA:-$PWD/.gpu_data/NUDT-SIRST}
   TRAIN_EXTRA=(trainer.precision=bf16-mixed dataset.num_workers=8)
 fi
-[ -d "$DATA/images" ] || { echo "no dataset at $DATA (prepare_gpu_visit.sh copies it)" >&2; exit 1; }
+[ -d "$DATA/images" ] || { echo "no dataset at $DATA (prepare_gpu.sh copies it)" >&2; exit 1; }
 BENCH=("$PY" benchmarks/benchmark.py --device "$DEVICE" --threads "$THREADS" --input-size "$INPUT"
   --image-size "$INTERNAL" --precision "$PRECISION" --repeats "$REPEATS" --warmup "$WARMUP")
 declare -A STATUS
@@ -101,7 +102,7 @@ import csv, json, sys
 from pathlib import Path
 
 details, target, status, seconds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-lines = [f"# GPU visit summary\n", f"- step exit codes (124 = time limit): {status}",
+lines = [f"# GPU benchmark summary\n", f"- step exit codes (124 = time limit): {status}",
          f"- wall time: {seconds} s\n"]
 for report in sorted(details.glob("*/benchmark.json")):
     data = json.loads(report.read_text())
@@ -129,7 +130,7 @@ print(target.read_text())
 PYEOF
 tar czf "$DEST/details.tar.gz" --exclude='*.ckpt' --exclude='samples' -C "$DEST" details
 if [ -n "${OUT:-}" ] && [ "$DEST" = "$(cd "$OUT" && pwd)" ]; then
-  rm -rf "$DETAILS"  # the device machine returns at most 8 files: summary.md, gpu.log, details.tar.gz
+  rm -rf "$DETAILS"  # $OUT keeps the three result files: summary.md, gpu.log, details.tar.gz
 fi
 echo "gpu.sh done in $(( $(date +%s) - START )) s: $DEST/summary.md, $DEST/details.tar.gz"
-for code in "${STATUS[@]}"; do [ "$code" = 0 ] || exit 1; done  # a failed or cut step fails the visit
+for code in "${STATUS[@]}"; do [ "$code" = 0 ] || exit 1; done  # a failed or cut step fails the benchmark

@@ -42,7 +42,7 @@ MODES = ("faithful", "code", "fast", "fast_frame")
 """Modes compared: the three presets of ``conf/oneshot/`` and the whole-frame fast ablation."""
 
 
-def seeded_mobile_sam_state(seed: int = 0, image_size: int = 1024) -> dict[str, torch.Tensor]:
+def seeded_mobile_sam_state(seed: int = 0, encoder_size: int = 1024) -> dict[str, torch.Tensor]:
     """A state dict in the layout of ``mobile_sam.pt`` with seeded random values.
 
     Weights are drawn N(0, 0.05) (vectors N(0, 0.2)), BatchNorm variances U(0.5, 1.5); the
@@ -51,7 +51,7 @@ def seeded_mobile_sam_state(seed: int = 0, image_size: int = 1024) -> dict[str, 
 
     Arguments:
       seed (int): random seed.
-      image_size (int): encoder input side the model is built for (the layout does not depend
+      encoder_size (int): encoder input side the model is built for (the layout does not depend
         on it).
     Returns:
       dict[str, torch.Tensor]: parameter name → tensor.
@@ -59,7 +59,7 @@ def seeded_mobile_sam_state(seed: int = 0, image_size: int = 1024) -> dict[str, 
     from irsam.models import build_prompt_sam
 
     generator = torch.Generator().manual_seed(seed)
-    state = build_prompt_sam(encoder="tiny", image_size=image_size).state_dict()
+    state = build_prompt_sam(encoder="tiny", encoder_size=encoder_size).state_dict()
     for name, tensor in state.items():
         if not tensor.is_floating_point():
             continue
@@ -213,7 +213,7 @@ def pass_cost(sides: list[int], seed: int = 0, batch: int = 4) -> dict[int, floa
 
     costs = {}
     for side in sides:
-        encoder = build_prompt_sam(encoder="tiny", image_size=side).image_encoder.eval()
+        encoder = build_prompt_sam(encoder="tiny", encoder_size=side).image_encoder.eval()
         x = torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(seed))
         times = []
         with torch.inference_mode():
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint = str(Path(tmp) / "mobile_sam.pt")
             torch.save(seeded_mobile_sam_state(args.seed, args.image_size), checkpoint)
         backbone = build_backbone(
-            encoder="tiny", checkpoint=checkpoint, image_size=args.image_size, device="cpu"
+            encoder="tiny", checkpoint=checkpoint, encoder_size=args.image_size, device="cpu"
         )
         sequences = load_sequences(root)
         results: dict[str, ModeResult] = {}

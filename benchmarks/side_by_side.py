@@ -42,7 +42,7 @@ def build_ours(args: argparse.Namespace) -> tuple[Any, Any]:
     Returns:
       tuple: (IRSAMLitModule built by ``benchmarks.benchmark.build_module``, cfg).
     """
-    size = [f"model.net.image_size={args.image_size}", f"dataset.image_size={args.input_size}"]
+    size = [f"model.net.encoder_size={args.image_size}", f"dataset.loader_size={args.input_size}"]
     cfg = compose([f"model={args.model}", *size])
     return build_module(cfg, "cpu"), cfg
 

@@ -107,18 +107,19 @@ def _onnx():
     return onnx, onnxruntime
 
 
-def load_network(ckpt_path: str | os.PathLike) -> tuple[IRSAM, int | None]:
+def load_network(ckpt_path: str | os.PathLike) -> tuple[IRSAM, int]:
     """Rebuild the network stored in a ``train.py`` checkpoint.
 
     Arguments:
       ckpt_path (str | PathLike): the Lightning ``.ckpt``.
     Returns:
-      (IRSAM, int | None): the network in eval mode, and the loader size it was trained at.
+      (IRSAM, int): the network in eval mode, and the loader size it was trained at
+      (:func:`~irsam.lit_module.checkpoint_sizes`).
     """
-    from irsam.lit_module import IRSAMLitModule
+    from irsam.lit_module import IRSAMLitModule, checkpoint_sizes
 
     module = IRSAMLitModule.from_checkpoint(ckpt_path)
-    return module.net.eval(), module.datamodule_hparams.get("image_size")
+    return module.net.eval(), checkpoint_sizes(module)[0]
 
 
 def prepare_for_export(net: IRSAM) -> PromptFreeNetwork:
@@ -410,7 +411,7 @@ def run_export(
     ckpt_path: str | os.PathLike,
     output: str | os.PathLike,
     format: str = "onnx",
-    image_size: int | None = None,
+    loader_size: int | None = None,
     opset: int = 18,
     check_batch_sizes: Sequence[int] = (1, 2),
     check_image_sizes: Sequence[Sequence[int]] | None = None,
@@ -423,7 +424,7 @@ def run_export(
       ckpt_path (str | PathLike): the ``train.py`` checkpoint.
       output (str | PathLike): destination file (``.onnx`` or ``.pt2``).
       format (str): ``onnx`` or ``torch_export``.
-      image_size (int | None): side of the tracing example; None = the checkpoint's training
+      loader_size (int | None): side of the tracing example; None = the checkpoint's training
         loader size.
       opset (int): ONNX opset.
       check_batch_sizes (Sequence[int]): batch sizes of the check.
@@ -437,7 +438,7 @@ def run_export(
     if format not in FORMATS:
         raise ValueError(f"format={format!r} is not one of {FORMATS}.")
     net, train_size = load_network(ckpt_path)
-    size = int(image_size or train_size or net.img_size)
+    size = int(loader_size or train_size)
     model = prepare_for_export(net)
     if format == "torch_export":
         return {
@@ -450,34 +451,3 @@ def run_export(
         model, path, batch_sizes=check_batch_sizes, image_sizes=sizes, atol=atol, rtol=rtol
     )
     return {"output": str(path), "format": format, "check": rows}
-
-
-def export_task(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``export.py`` task: :func:`run_export` with the keys of ``conf/export.yaml``.
-
-    Arguments:
-      cfg (DictConfig): the composed ``export.yaml`` config.
-    Returns:
-      tuple[dict, dict]: (the :func:`run_export` report, {}).
-    """
-    from irsam.utils.config import task_wrapper
-
-    def task(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        sizes = cfg.get("check_image_sizes")
-        suffix = ".pt2" if cfg.format == "torch_export" else ".onnx"
-        output = cfg.get("output") or Path(cfg.paths.output_dir) / f"model{suffix}"
-        report = run_export(
-            ckpt_path=cfg.ckpt_path,
-            output=output,
-            format=cfg.format,
-            image_size=cfg.get("image_size"),
-            opset=int(cfg.opset),
-            check_batch_sizes=[int(b) for b in cfg.check_batch_sizes],
-            check_image_sizes=[tuple(int(v) for v in s) for s in sizes] if sizes else None,
-            atol=float(cfg.atol),
-            rtol=float(cfg.rtol),
-        )
-        log.info("export report: %s", report)
-        return report, {}
-
-    return task_wrapper(task)(cfg)

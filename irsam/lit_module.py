@@ -18,7 +18,7 @@ import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import OmegaConf
 from torchmetrics import MaxMetric
 
 from irsam.metrics import IRSTDMetrics, PdFaCurve, build_metrics
@@ -30,9 +30,7 @@ from irsam.models.peft import (
     load_adapter_state_dict,
     require_base_weights,
 )
-from irsam.utils import get_logger
-
-log = get_logger(__name__)
+from irsam.utils.containers import plain_container
 
 CONFIG_KEYS = (
     "net",
@@ -49,11 +47,19 @@ CONFIG_KEYS = (
 """Constructor arguments of :class:`IRSAMLitModule`, all stored in its checkpoints."""
 
 
-def _plain(value: Any) -> Any:
-    """An OmegaConf node as plain containers (interpolations resolved); anything else unchanged."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
+SIZE_KEYS = {"net": "encoder_size", "datamodule": "loader_size", "synthetic": "native_size"}
+"""The names of the three sizes in a checkpoint's hyperparameters: the network's internal input
+side (``net``), the loader's side (the datamodule's) and the synthetic set's rendered side (the
+datamodule's ``synthetic``). A checkpoint that names one of them ``image_size`` is read under
+these names."""
+
+
+def _renamed_sizes(config: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """``config`` with an ``image_size`` key renamed to the current name of ``section``'s size."""
+    plain = dict(config)
+    if "image_size" in plain:
+        plain[SIZE_KEYS[section]] = plain.pop("image_size")
+    return plain
 
 
 def native_resolution_logits(
@@ -135,7 +141,7 @@ class IRSAMLitModule(L.LightningModule):
     ) -> None:
         super().__init__()
         arguments = locals()
-        config = {key: _plain(arguments[key]) for key in CONFIG_KEYS}
+        config = {key: plain_container(arguments[key]) for key in CONFIG_KEYS}
         self.save_hyperparameters(config, logger=False)
         self.net = hydra.utils.instantiate(config["net"])
         apply_freeze(self.net, freeze)
@@ -152,6 +158,9 @@ class IRSAMLitModule(L.LightningModule):
         self.test_images = 0
         self.test_seconds = 0.0
         self._test_started = 0.0
+        self.datamodule_hparams: dict[str, Any] = {}
+        """The datamodule hyperparameters stored with the checkpoint this module was loaded from
+        (:meth:`from_checkpoint`); empty otherwise."""
 
     @classmethod
     def from_checkpoint(
@@ -161,7 +170,9 @@ class IRSAMLitModule(L.LightningModule):
 
         The stored config is merged with ``overrides`` (mappings merge key by key, e.g.
         ``metrics={"fa_rule": "legacy_area"}`` keeps the stored threshold); pretrained-weight
-        paths are dropped, since the weights come from the checkpoint itself.
+        paths are dropped, since the weights come from the checkpoint itself. The sizes of
+        checkpoints that name them all ``image_size`` are read under their current names
+        (:data:`SIZE_KEYS`).
 
         Arguments:
           checkpoint (str | PathLike | Mapping): a ``.ckpt`` path, or a checkpoint already read
@@ -179,7 +190,9 @@ class IRSAMLitModule(L.LightningModule):
         unknown = sorted(set(overrides) - set(CONFIG_KEYS))
         if unknown:
             raise TypeError(f"unknown overrides {unknown}; allowed: {list(CONFIG_KEYS)}")
-        stored = OmegaConf.create(dict(data["hyper_parameters"]))
+        hparams = dict(data["hyper_parameters"])
+        hparams["net"] = _renamed_sizes(hparams["net"], "net")
+        stored = OmegaConf.create(hparams)
         merged = OmegaConf.merge(stored, {k: v for k, v in overrides.items() if v is not None})
         adapter_only = bool(data.get(cls.ADAPTER_ONLY))
         if adapter_only:  # the base weights come from the file the run was trained on
@@ -198,7 +211,10 @@ class IRSAMLitModule(L.LightningModule):
                 f"{path}: its weights do not fit the network its own config builds "
                 f"({merged.net._target_}): {str(err).splitlines()[0]}"
             ) from err
-        module.datamodule_hparams = dict(data.get("datamodule_hyper_parameters") or {})
+        datamodule = _renamed_sizes(data.get("datamodule_hyper_parameters") or {}, "datamodule")
+        if isinstance(datamodule.get("synthetic"), Mapping):
+            datamodule["synthetic"] = _renamed_sizes(datamodule["synthetic"], "synthetic")
+        module.datamodule_hparams = datamodule
         return module.eval()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -212,19 +228,23 @@ class IRSAMLitModule(L.LightningModule):
             checkpoint[self.ADAPTER_ONLY] = True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resuming: continue ``val/IoU_best`` from the stored value (checkpoints written before
-        it was stored restart it, with a warning). An adapter-only checkpoint: the frozen base
-        weights are the ones this module was built with (``net.checkpoint``); the file supplies
-        the delta."""
-        best = checkpoint.get(self.VAL_IOU_BEST)
-        if best is None:
-            log.warning(
-                "this checkpoint does not store val/IoU_best (written by an older irsam): "
-                "the best validation IoU restarts from this epoch on"
+        """Resuming: continue ``val/IoU_best`` from the stored value. An adapter-only checkpoint:
+        the frozen base weights are the ones this module was built with (``net.checkpoint``); the
+        file supplies the delta.
+
+        Raises:
+          CheckpointError: the checkpoint stores no best validation IoU (it was not written by
+            ``train.py``).
+        """
+        if self.VAL_IOU_BEST not in checkpoint:
+            raise CheckpointError(
+                f"the checkpoint to resume stores no {self.VAL_IOU_BEST!r} (val/IoU_best): it was "
+                "not written by train.py. Resume from a checkpoint train.py wrote, or start a new "
+                "run from its weights with model.net.checkpoint=<file>."
             )
-        else:
-            current = self.val_iou_best.max_value
-            self.val_iou_best.max_value = best.to(device=current.device, dtype=current.dtype)
+        current = self.val_iou_best.max_value
+        best = checkpoint[self.VAL_IOU_BEST]
+        self.val_iou_best.max_value = best.to(device=current.device, dtype=current.dtype)
         if checkpoint.get(self.ADAPTER_ONLY):
             checkpoint["state_dict"] = {**self.state_dict(), **checkpoint["state_dict"]}
 
@@ -384,3 +404,17 @@ class IRSAMLitModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "frequency": 1},
         }
+
+
+def checkpoint_sizes(module: IRSAMLitModule) -> tuple[int, int]:
+    """The two sizes a checkpoint was trained at: what evaluation, prediction and export use.
+
+    Arguments:
+      module (IRSAMLitModule): from :meth:`IRSAMLitModule.from_checkpoint`.
+    Returns:
+      tuple[int, int]: ``(loader_size, encoder_size)``: the side the training loader resized
+      images to (the encoder size when the checkpoint stores no datamodule), and the network's
+      internal square input side.
+    """
+    encoder_size = int(module.net.img_size)
+    return int(module.datamodule_hparams.get("loader_size") or encoder_size), encoder_size

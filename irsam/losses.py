@@ -26,14 +26,7 @@ REDUCTIONS: tuple[str, ...] = ("batch", "sample")
 
 
 def _fp32(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Validate shapes and cast both tensors to float32.
-
-    Arguments:
-      logits (Tensor): ``B×1×H×W`` (or any ``B×...``) logits.
-      target (Tensor): same shape, or ``B×H×W`` for ``B×1×H×W`` logits; values in [0, 1].
-    Returns:
-      tuple[Tensor, Tensor]: float32 logits and target of the logits' shape.
-    """
+    """Both tensors checked (same shape; ``B×H×W`` targets get their channel) and in float32."""
     if target.dim() == logits.dim() - 1 and logits.dim() == 4 and logits.shape[1] == 1:
         target = target.unsqueeze(1)
     if logits.shape != target.shape:
@@ -53,82 +46,36 @@ def _fp32(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _no_autocast(device: torch.device) -> torch.autocast:
-    """An autocast-disabled region for ``device`` (losses run in float32).
-
-    Arguments:
-      device (torch.device): the device of the inputs.
-    Returns:
-      torch.autocast: the context manager.
-    """
+    """An autocast-disabled region for ``device`` (losses run in float32)."""
     return torch.autocast(device_type=device.type, enabled=False)
 
 
-def _resolve_reduction(per_image: bool | None, reduction: str | None, default: str) -> bool:
-    """Merge the ``per_image`` flag and its ``reduction`` alias.
-
-    Arguments:
-      per_image (bool | None): True = per sample then mean; False = batch-global; None = unset.
-      reduction (str | None): ``"sample"`` or ``"batch"``; None = unset.
-      default (str): used when both are unset.
-    Returns:
-      bool: True for the per-sample form.
-    """
-    if reduction is not None and reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    from_reduction = None if reduction is None else reduction == "sample"
-    if per_image is not None and from_reduction is not None and per_image != from_reduction:
-        raise ValueError(f"per_image={per_image} contradicts reduction={reduction!r}")
-    if per_image is not None:
-        return bool(per_image)
-    return from_reduction if from_reduction is not None else default == "sample"
-
-
 def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` with the denominator clamped at the smallest normal float32 (no 0/0).
-
-    Arguments:
-      num (Tensor): numerator, float32.
-      den (Tensor): non-negative denominator, float32, same shape.
-    Returns:
-      Tensor: the ratio; equal to ``num / den`` whenever ``den >= 1.18e-38``.
-    """
+    """``num / den`` with the denominator clamped at the smallest normal float32 (no 0/0)."""
     return num / den.clamp_min(torch.finfo(den.dtype).tiny)
 
 
 def _sums(p: Tensor, t: Tensor, per_image: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Overlap sums Σp·t, Σp, Σt over the whole batch or per sample.
-
-    Arguments:
-      p (Tensor): ``B×...`` probabilities, float32.
-      t (Tensor): ``B×...`` targets, float32.
-      per_image (bool): True sums over all but the batch dimension.
-    Returns:
-      tuple[Tensor, Tensor, Tensor]: ``(I, S_p, S_t)``, each ``[B]`` or a scalar.
-    """
+    """Overlap sums ``(Σp·t, Σp, Σt)``, per sample (each ``[B]``) or over the whole batch."""
     dims = tuple(range(1, p.dim())) if per_image else tuple(range(p.dim()))
     return (p * t).sum(dims), p.sum(dims), t.sum(dims)
 
 
 class _OverlapLoss(nn.Module, metaclass=abc.ABCMeta):
-    """``1 − ratio(I, S_p, S_t)`` on sigmoid probabilities, per sample or batch-global.
-
-    Subclasses give the ratio (:meth:`overlap`) and the default reduction.
-
-    Arguments:
-      smooth (float): the smoothing constant s.
-      per_image (bool | None): True = per-sample ratios averaged over the batch; False = one
-        batch-global ratio; None = the subclass default.
-      reduction (str | None): alias of ``per_image``: ``"sample"`` or ``"batch"``.
-    """
+    """``1 − overlap ratio`` of sigmoid probabilities; subclasses give the ratio and default."""
 
     default_reduction = "batch"
 
-    def __init__(
-        self, smooth: float = 1.0, per_image: bool | None = None, reduction: str | None = None
-    ) -> None:
+    def __init__(self, smooth: float = 1.0, reduction: str | None = None) -> None:
         super().__init__()
+        reduction = self.default_reduction if reduction is None else reduction
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"{type(self).__name__}: reduction must be one of {REDUCTIONS} (in the loss "
+                f"config: terms.<name>.loss.reduction), got {reduction!r}"
+            )
         self.smooth = float(smooth)
-        self.per_image = _resolve_reduction(per_image, reduction, default=self.default_reduction)
+        self.reduction = reduction
 
     @abc.abstractmethod
     def overlap(self, inter: Tensor, s_p: Tensor, s_t: Tensor) -> Tensor:
@@ -145,7 +92,7 @@ class _OverlapLoss(nn.Module, metaclass=abc.ABCMeta):
         """
         with _no_autocast(logits.device):
             x, t = _fp32(logits, target)
-            inter, s_p, s_t = _sums(torch.sigmoid(x), t, self.per_image)
+            inter, s_p, s_t = _sums(torch.sigmoid(x), t, self.reduction == "sample")
             return 1.0 - self.overlap(inter, s_p, s_t).mean()
 
 
@@ -154,9 +101,8 @@ class SoftIoULoss(_OverlapLoss):
 
     Arguments:
       smooth (float): s; 1.0 (DNANet, MSHNet), 1e-6 in the IRSAM recipe.
-      per_image (bool | None): False (default) = one ratio over the whole batch (DNANet/ACM);
-        True = ``1 − mean_b`` of per-sample ratios (MSHNet, RDIAN).
-      reduction (str | None): alias of ``per_image``: ``"batch"`` or ``"sample"``.
+      reduction (str | None): ``"batch"`` (None: the default) = one ratio over the whole batch
+        (DNANet/ACM); ``"sample"`` = ``1 − mean_b`` of per-sample ratios (MSHNet, RDIAN).
     """
 
     default_reduction = "batch"
@@ -171,9 +117,8 @@ class DiceLoss(_OverlapLoss):
 
     Arguments:
       smooth (float): s (1.0).
-      per_image (bool | None): True (default) = per-sample ratios averaged over the batch;
-        False = one batch-global ratio.
-      reduction (str | None): alias of ``per_image``: ``"sample"`` or ``"batch"``.
+      reduction (str | None): ``"sample"`` (None: the default) = per-sample ratios averaged over
+        the batch; ``"batch"`` = one batch-global ratio.
     """
 
     default_reduction = "sample"
@@ -223,18 +168,7 @@ class FocalLoss(nn.Module):
 
 
 def _location_loss(p: Tensor, t: Tensor) -> Tensor:
-    """MSHNet ``LLoss``: polar distance and angle between the mass-weighted "centres"
-    (docs/losses.md §4).
-
-    The centre is ``mean(x_j · p)`` over all C·H·W elements with ``x_j = j / W`` (likewise rows),
-    not divided by Σp, exactly as in MSHNet.
-
-    Arguments:
-      p (Tensor): ``B×C×H×W`` probabilities, float32.
-      t (Tensor): ``B×C×H×W`` targets, float32.
-    Returns:
-      Tensor: float32 scalar ``mean_b [1 − min(d)/(max(d)+1e-8) + 4/π²·(θ_p − θ_t)²]``.
-    """
+    """MSHNet's ``LLoss`` of probabilities ``p`` vs targets ``t`` (docs/losses.md §4, as MSHNet)."""
     height, width = p.shape[-2], p.shape[-1]
     dims = tuple(range(1, p.dim()))
     x_index = torch.arange(width, device=p.device, dtype=p.dtype) / width
@@ -408,26 +342,16 @@ class CompositeLoss(nn.Module):
           optimise) and the unweighted, detached value of each term by name (for logging as
           ``train/loss_<name>``).
         """
-        total: Tensor | None = None
         parts: dict[str, Tensor] = {}
+        weighted: list[Tensor] = []
         for term, loss in self.losses.items():
             value = loss(self._get(outputs, term, "input"), self._get(batch, term, "target"))
             parts[term] = value.detach()
-            weighted = value * self.weights[term]
-            total = weighted if total is None else total + weighted
-        assert total is not None, "CompositeLoss has no terms"
-        return total, parts
+            weighted.append(value * self.weights[term])
+        return sum(weighted[1:], weighted[0]), parts
 
     def _get(self, source: Mapping[str, Tensor], term: str, role: str) -> Tensor:
-        """Fetch a term's input (model output) or target (batch entry) with a helpful error.
-
-        Arguments:
-          source (Mapping[str, Tensor]): the model outputs or the batch.
-          term (str): term name.
-          role (str): ``"input"`` or ``"target"``.
-        Returns:
-          Tensor: the entry.
-        """
+        """A term's input (model output) or target (batch entry), with a helpful error."""
         key = self.inputs[term] if role == "input" else self.targets[term]
         if key in source:
             return source[key]

@@ -42,14 +42,14 @@ def project_root() -> Path:
 TINY_TRAIN_OVERRIDES = [
     "trainer=cpu",
     "~logger",
-    "dataset.synthetic.image_size=64",
-    "dataset.image_size=64",
+    "dataset.synthetic.native_size=64",
+    "dataset.loader_size=64",
     "dataset.synthetic.num_train=8",
     "dataset.synthetic.num_val=4",
     "dataset.synthetic.num_test=4",
     "dataset.batch_size=4",
     "dataset.eval_batch_size=4",
-    "model.net.image_size=128",
+    "model.net.encoder_size=128",
     "trainer.max_epochs=1",
     "trainer.num_sanity_val_steps=0",
     "trainer.enable_model_summary=false",
@@ -88,6 +88,27 @@ def compose_config(config_name: str, output_dir: Path, overrides: list[str]):
         cfg.hydra.job.num = 0
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def compose_option(group: str, option: str):
+    """One option of a config group, ``conf/<group>/<option>.yaml``, with the configs its defaults
+    list names (``_base``, ...) merged in; interpolations stay unresolved, for the caller to give
+    the node a parent (e.g. one holding ``paths``).
+
+    Arguments:
+      group (str): the group, e.g. ``dataset``.
+      option (str): the option, e.g. ``nudt_sirst``.
+    Returns:
+      DictConfig: the option's node (not in struct mode).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose(overrides=[f"+{group}={option}"])
+    return OmegaConf.create(OmegaConf.to_container(cfg[group], resolve=False))
 
 
 @pytest.fixture

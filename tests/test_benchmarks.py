@@ -104,10 +104,10 @@ def test_benchmark_step_is_the_lightning_training_step(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_gpu_script_smoke_mode_runs_every_step(tmp_path: Path) -> None:
-    """``benchmarks/gpu.sh --smoke DIR`` runs every step of the GPU visit on the CPU at tiny sizes
-    (sweep + loader, largest batch of both models, the from-scratch NUDT-layout run, the
+    """``benchmarks/gpu.sh --smoke DIR`` runs every step of the GPU benchmark on the CPU at tiny
+    sizes (sweep + loader, largest batch of both models, the from-scratch NUDT-layout run, the
     compile step) and leaves the summary, the log and the details archive."""
-    out = tmp_path / "visit"
+    out = tmp_path / "gpu"
     done = subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--smoke", str(out)],
         check=False,

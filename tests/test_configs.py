@@ -14,7 +14,8 @@ CONF = PROJECT_ROOT / "conf"
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """The selectable options of a group: its files, except the shared ``_base``-style parts."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 @pytest.mark.parametrize(
@@ -34,16 +35,26 @@ def _options(group: str) -> list[str]:
     ],
 )
 def test_every_option_composes(group: str, tmp_path: Path) -> None:
-    """`train.yaml` composes with each option of each group."""
+    """`train.yaml` composes with each option of each group, and the option is the one used."""
     for option in _options(group):
         cfg = compose_config("train", tmp_path, [f"{group}={option}"])
+        assert cfg.hydra.runtime.choices[group] == option, (group, option)
         assert cfg.trainer._target_ == "lightning.pytorch.Trainer", (group, option)
+        if group == "dataset":
+            assert cfg.dataset.name == option and cfg.dataset.loader_size > 0
+        elif group == "model":
+            assert cfg.model.net._target_.startswith("irsam.models.build.build_")
+            assert cfg.model.net.encoder_size == cfg.dataset.loader_size  # the quick start
 
 
 @pytest.mark.parametrize("group", ["loss", "optimizer", "scheduler", "logger", "callbacks"])
 def test_cheap_groups_instantiate(group: str, tmp_path: Path) -> None:
     """Losses, optimisers, schedulers, loggers and callbacks build from their configs."""
     import torch
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.loggers import Logger
+
+    from irsam.losses import CompositeLoss
 
     for option in _options(group):
         cfg = compose_config(
@@ -57,23 +68,36 @@ def test_cheap_groups_instantiate(group: str, tmp_path: Path) -> None:
         if group in ("logger", "callbacks"):
             if option == "early_stopping":
                 continue  # its monitor is a required value (???) by design
+            kind = Logger if group == "logger" else Callback
             for sub in (node or {}).values():
-                assert hydra.utils.instantiate(sub) is not None
+                assert isinstance(hydra.utils.instantiate(sub), kind), (group, option)
         elif group == "optimizer":
-            hydra.utils.instantiate(node)(params=[torch.nn.Parameter(torch.zeros(2))])
+            optimizer = hydra.utils.instantiate(node)(params=[torch.nn.Parameter(torch.zeros(2))])
+            assert isinstance(optimizer, torch.optim.Optimizer)
+            assert optimizer.param_groups[0]["lr"] == node.lr
         elif group == "scheduler":
             optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-            hydra.utils.instantiate(node)(optimizer=optimizer)
+            scheduler = hydra.utils.instantiate(node)(optimizer=optimizer)
+            assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
+            assert scheduler.get_last_lr() == [0.1]
         else:
-            assert hydra.utils.instantiate(node) is not None
+            loss = hydra.utils.instantiate(node)
+            assert isinstance(loss, CompositeLoss) and set(loss.losses) == set(node.terms)
 
 
-@pytest.mark.parametrize("model", ["irsam_tiny", "mobile_sam"])
-def test_models_instantiate(model: str, tmp_path: Path) -> None:
-    """The TinyViT model configs build (ViT-B/L/H: covered by composition and the model tests)."""
-    cfg = compose_config("train", tmp_path, [f"model={model}", "model.net.image_size=128"])
+@pytest.mark.parametrize(
+    "model,params,edge", [("irsam_tiny", 12_327_803, True), ("mobile_sam", 9_802_488, False)]
+)
+def test_models_instantiate(model: str, params: int, edge: bool, tmp_path: Path) -> None:
+    """The TinyViT model configs build the network they describe: its parameter count (the
+    paper's 12.33 M for IRSAM), the edge branch, the encoder size (ViT-B/L/H: covered by
+    composition and the model tests)."""
+    from irsam.models import IRSAM
+
+    cfg = compose_config("train", tmp_path, [f"model={model}", "model.net.encoder_size=128"])
     net = hydra.utils.instantiate(cfg.model.net)
-    assert sum(p.numel() for p in net.parameters()) > 1e6
+    assert isinstance(net, IRSAM) and net.img_size == 128 and net.has_edge_branch == edge
+    assert sum(p.numel() for p in net.parameters()) == params
 
 
 def test_trainer_configs_instantiate(tmp_path: Path) -> None:
@@ -111,12 +135,13 @@ def test_common_trainer_arguments_need_no_plus(tmp_path: Path) -> None:
 
 
 def test_evaluate_and_predict_configs_compose(tmp_path: Path) -> None:
-    """evaluate.yaml and predict.yaml compose; their required keys are marked ???."""
-    for name in ("evaluate", "predict"):
+    """evaluate.yaml, predict.yaml and export.yaml compose; their required keys are marked ???;
+    the loader size comes from the checkpoint unless set."""
+    for name in ("evaluate", "predict", "export"):
         cfg = compose_config(
             name, tmp_path, ["ckpt_path=x.ckpt"] + (["input=x"] if name == "predict" else [])
         )
-        assert cfg.ckpt_path == "x.ckpt"
+        assert cfg.ckpt_path == "x.ckpt" and cfg.loader_size is None
     raw = yaml.safe_load((CONF / "evaluate.yaml").read_text())
     assert raw["ckpt_path"] == "???"
 
@@ -140,7 +165,29 @@ def test_every_yaml_key_is_commented() -> None:
 def test_tiny_overrides_compose(tmp_path: Path) -> None:
     """The CPU test overrides used across the suite stay valid."""
     cfg = compose_config("train", tmp_path, list(TINY_TRAIN_OVERRIDES))
-    assert cfg.model.net.image_size == 128 and cfg.dataset.image_size == 64
+    assert cfg.model.net.encoder_size == 128 and cfg.dataset.loader_size == 64
+    assert cfg.dataset.synthetic.native_size == 64
+
+
+def test_quickstart_preset_and_experiments(tmp_path: Path) -> None:
+    """`python train.py` is the quick start (synthetic set, internal size = loader size 128,
+    8 epochs, lr 3e-4); a dataset override keeps the preset at that dataset's loader size; an
+    experiment replaces it and pins its own values."""
+    cfg = compose_config("train", tmp_path, [])
+    assert cfg.hydra.runtime.choices.experiment == "quickstart"
+    assert cfg.dataset.name == "synthetic" and cfg.dataset.loader_size == 128
+    assert cfg.model.net.encoder_size == 128
+    assert cfg.trainer.max_epochs == 8 and cfg.optimizer.lr == pytest.approx(3e-4)
+    cfg = compose_config("train", tmp_path, ["dataset=nudt_sirst"])
+    assert cfg.dataset.name == "nudt_sirst" and cfg.trainer.max_epochs == 8
+    assert cfg.model.net.encoder_size == cfg.dataset.loader_size == 512
+    cfg = compose_config("train", tmp_path, ["experiment=irsam_nudt"])
+    assert cfg.dataset.name == "nudt_sirst" and cfg.task_name == "irsam_nudt"
+    assert (cfg.dataset.loader_size, cfg.model.net.encoder_size) == (512, 1024)
+    assert cfg.trainer.max_epochs == 300 and cfg.optimizer.lr == pytest.approx(1e-4)
+    cfg = compose_config("train", tmp_path, ["experiment=nudt_cpu_short"])
+    assert (cfg.dataset.loader_size, cfg.model.net.encoder_size) == (256, 256)
+    assert cfg.trainer.max_epochs == 5
 
 
 def test_lightning_floor_supports_weights_only_fit(project_root: Path) -> None:

@@ -39,7 +39,7 @@ NET_CFG = {
     "num_heads": 2,
     "global_attn_indexes": [1, 3],
     "pretrain_image_size": SIZE,
-    "image_size": SIZE,
+    "encoder_size": SIZE,
     "checkpoint": None,
 }
 ATOL = RTOL = 1e-4  # float32 CPU: onnxruntime and torch differ only by rounding
@@ -60,7 +60,7 @@ def _fake_train_checkpoint(path: Path) -> Path:
         {
             "state_dict": module.state_dict(),
             "hyper_parameters": dict(module.hparams),
-            "datamodule_hyper_parameters": {"image_size": 48},
+            "datamodule_hyper_parameters": {"loader_size": 48},
         },
         path,
     )
@@ -159,7 +159,7 @@ def test_export_entry_point_torch_export(tmp_path: Path) -> None:
     """conf/export.yaml composes and export_task writes a loadable torch.export program."""
     from conftest import compose_config
 
-    from irsam.export import export_task
+    from irsam.tasks.export import export_task
 
     ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
     cfg = compose_config(

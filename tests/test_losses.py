@@ -39,12 +39,11 @@ def test_softiou_batch_vs_sample_with_an_empty_target() -> None:
     assert SoftIoULoss(reduction="batch")(logits, target).item() == pytest.approx(8 / 11, rel=1e-6)
     # sample: 1.5 / 3.5 and, for the empty target, 1 / (Σp + 1) = 1/3
     expected = 1 - (3 / 7 + 1 / 3) / 2
-    assert SoftIoULoss(per_image=True)(logits, target).item() == pytest.approx(expected, rel=1e-6)
     assert SoftIoULoss(reduction="sample")(logits, target).item() == pytest.approx(
         expected, rel=1e-6
     )
-    with pytest.raises(ValueError, match="contradicts"):
-        SoftIoULoss(per_image=True, reduction="batch")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        SoftIoULoss(reduction="image")
 
 
 def test_dice_sample_and_batch() -> None:
@@ -52,7 +51,6 @@ def test_dice_sample_and_batch() -> None:
     # sample: (2·0.5 + 1) / (2 + 1 + 1) = 1/2 and (0 + 1) / (2 + 0 + 1) = 1/3
     assert DiceLoss()(logits, target).item() == pytest.approx(1 - (1 / 2 + 1 / 3) / 2, rel=1e-6)
     # batch: (1 + 1) / (4 + 1 + 1) = 1/3
-    assert DiceLoss(per_image=False)(logits, target).item() == pytest.approx(2 / 3, rel=1e-6)
     assert DiceLoss(reduction="batch")(logits, target).item() == pytest.approx(2 / 3, rel=1e-6)
 
 
@@ -227,9 +225,9 @@ def all_losses() -> list[torch.nn.Module]:
     """Every loss in its default and its most fragile (smooth 0 / eps 0 after warm-up) form."""
     return [
         SoftIoULoss(),
-        SoftIoULoss(smooth=0.0, per_image=True),
+        SoftIoULoss(smooth=0.0, reduction="sample"),
         DiceLoss(),
-        DiceLoss(smooth=0.0, per_image=False),
+        DiceLoss(smooth=0.0, reduction="batch"),
         FocalLoss(),
         SLSLoss(),
         SLSLoss(warm_epoch=-1),

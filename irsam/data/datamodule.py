@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from lightning import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader, get_worker_info
 
 from irsam.data.collate import collate_irstd
@@ -43,6 +42,7 @@ from irsam.data.preflight import default_cache_path, preflight
 from irsam.data.synthetic import SyntheticIRSTDDataset
 from irsam.data.transforms import EvalResize, seed_transform
 from irsam.utils import get_logger
+from irsam.utils.containers import plain_container
 
 log = get_logger(__name__)
 
@@ -54,13 +54,6 @@ STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
     None: ("train", "val", "test"),
 }
 """The splits whose files the pre-flight check reads at each Lightning stage."""
-
-
-def _plain(value: Any) -> Any:
-    """Turn OmegaConf containers into plain dicts/lists (other values unchanged)."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def seed_worker(worker_id: int) -> None:
@@ -98,8 +91,8 @@ class IRSTDDataModule(LightningDataModule):
       val_fraction (float): share of trainval carved for validation when the split defines no
         ``val`` file (the test split is never used for selection).
       split_seed (int): seed of that carve, fixed so every run gets the same validation set.
-      image_size (int): loader resolution (side of the square images).
-      eval_resize (str): ``resize`` (to ``image_size``², IRSAM) or ``pad`` (bottom/right to a
+      loader_size (int): loader resolution (side of the square images the loaders give).
+      eval_resize (str): ``resize`` (to ``loader_size``², IRSAM) or ``pad`` (bottom/right to a
         multiple of ``pad_divisor`` at native size, BasicIRSTD).
       pad_divisor (int): multiple used by the ``pad`` policy.
       pad_value (float): image value of padded pixels, 0–255 scale.
@@ -118,9 +111,9 @@ class IRSTDDataModule(LightningDataModule):
         image's (same aspect ratio only; NUAA-SIRST's Misc_111 needs it).
       augmentation (Mapping | None): options of
         :func:`irsam.data.transforms.build_train_transform`.
-      synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``image_size``
-        (native side), ``num_train``, ``num_val``, ``num_test`` and ``render`` (options of
-        :func:`irsam.data.synthetic.render_synthetic_sample`).
+      synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``native_size``
+        (side of the rendered images), ``num_train``, ``num_val``, ``num_test`` and ``render``
+        (options of :func:`irsam.data.synthetic.render_synthetic_sample`).
       preflight (bool): decode every file of the stage's splits at ``setup`` and raise one
         error listing the bad ones (see the module docstring; files on disk only).
       preflight_cache (str | None): JSON cache file of the files that passed; None =
@@ -137,7 +130,7 @@ class IRSTDDataModule(LightningDataModule):
         split: str = "default",
         val_fraction: float = 0.1,
         split_seed: int = 0,
-        image_size: int = 512,
+        loader_size: int,
         eval_resize: EvalResize = "resize",
         pad_divisor: int = 32,
         pad_value: float = 128.0,
@@ -165,7 +158,7 @@ class IRSTDDataModule(LightningDataModule):
         self.name = name
         self.root = None if root is None else str(root)
         self.layout = layout
-        self.splits = _plain(splits)
+        self.splits = plain_container(splits)
         self.split = split
         self.val_fraction = float(val_fraction)
         self.split_seed = int(split_seed)
@@ -176,17 +169,17 @@ class IRSTDDataModule(LightningDataModule):
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.high_bit_norm = high_bit_norm
         self.mask_size_mismatch = mask_size_mismatch
-        self.synthetic = _plain(synthetic)
+        self.synthetic = plain_container(synthetic)
         self.pad_value = float(pad_value)
         self.item_options: dict[str, Any] = {
-            "image_size": int(image_size),
+            "loader_size": int(loader_size),
             "eval_resize": eval_resize,
             "pad_divisor": int(pad_divisor),
             "soft_masks": bool(soft_masks),
             "pad_value": self.pad_value,
             "cache_images": bool(cache_images),
         }
-        self.augmentation = _plain(augmentation) or {}
+        self.augmentation = plain_container(augmentation) or {}
         self.train_dataset: IRSTDDatasetBase | None = None
         self.val_dataset: IRSTDDatasetBase | None = None
         self.test_dataset: IRSTDDatasetBase | None = None
@@ -236,7 +229,7 @@ class IRSTDDataModule(LightningDataModule):
                 split=split,
                 length=length,
                 seed=int(self.synthetic.get("seed", 0)),
-                native_size=int(self.synthetic.get("image_size", 128)),
+                native_size=int(self.synthetic.get("native_size", 128)),
                 render=self.synthetic.get("render"),
                 **options,
             )

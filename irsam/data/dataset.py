@@ -71,8 +71,8 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
     Arguments:
       stage (str): ``train`` (augmentation, no native mask) or ``eval`` (deterministic sizing,
         native mask included).
-      image_size (int): loader resolution (side of the square training/resized images).
-      eval_resize (str): evaluation sizing: ``resize`` to ``image_size``² or ``pad`` to a
+      loader_size (int): loader resolution (side of the square training/resized images).
+      eval_resize (str): evaluation sizing: ``resize`` to ``loader_size``² or ``pad`` to a
         multiple of ``pad_divisor`` at native size.
       pad_divisor (int): ``pad`` policy multiple.
       soft_masks (bool): bilinear (true) or nearest (false) resampling of mask and edge.
@@ -87,7 +87,7 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         self,
         *,
         stage: Stage,
-        image_size: int,
+        loader_size: int,
         eval_resize: EvalResize = "resize",
         pad_divisor: int = 32,
         soft_masks: bool = True,
@@ -100,7 +100,7 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         if eval_resize not in ("resize", "pad"):
             raise ValueError(f"dataset.eval_resize={eval_resize!r} must be 'resize' or 'pad'.")
         self.stage = stage
-        self.image_size = int(image_size)
+        self.loader_size = int(loader_size)
         self.eval_resize = eval_resize
         self.pad_divisor = int(pad_divisor)
         self.soft_masks = soft_masks
@@ -109,7 +109,7 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self.transform = (
             build_train_transform(
-                self.image_size,
+                self.loader_size,
                 soft_masks=soft_masks,
                 pad_value=self.pad_value,
                 **dict(augmentation or {}),
@@ -213,8 +213,8 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         else:
             targets = [] if mask is None else [mask.astype(np.float32), edge_target(mask)]
             if self.eval_resize == "resize":
-                image, targets = resize_for_eval(image, targets, self.image_size, self.soft_masks)
-                item["valid_size"] = torch.tensor([self.image_size] * 2, dtype=torch.int64)
+                image, targets = resize_for_eval(image, targets, self.loader_size, self.soft_masks)
+                item["valid_size"] = torch.tensor([self.loader_size] * 2, dtype=torch.int64)
             else:
                 image, targets = pad_for_eval(image, targets, self.pad_divisor, self.pad_value)
                 item["valid_size"] = torch.tensor([height, width], dtype=torch.int64)
@@ -269,7 +269,7 @@ class IRSTDDataset(IRSTDDatasetBase):
         Arguments:
           image_dir (str | PathLike): folder of images.
           mask_dir (str | PathLike | None): folder of masks (``<stem>`` or ``<stem>_pixels0``).
-          **kwargs: options of :class:`IRSTDDataset` (``stage``, ``image_size``, ...).
+          **kwargs: options of :class:`IRSTDDataset` (``stage``, ``loader_size``, ...).
         Returns:
           IRSTDDataset: one item per image, sorted by name.
         """

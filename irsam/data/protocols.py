@@ -116,24 +116,4 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
     }
 
 
-def protocol_line(record: dict[str, Any]) -> str:
-    """One Markdown line stating the protocol of a results file.
-
-    Arguments:
-      record (dict[str, Any]): output of :func:`protocol_record`.
-    Returns:
-      str: e.g. ``**Protocol:** nudt_sirst / standard (663 trainval = 597 train + 66 val,
-      664 test; DNANet ...)``.
-    """
-    sizes = record["sizes"]
-    alias = f", selected as {record['split']!r}" if record["split"] != record["protocol"] else ""
-    source = f"; {record['source']}" if record.get("source") else ""
-    dropped = f"; excluded {', '.join(record['exclude'])}" if record.get("exclude") else ""
-    return (
-        f"**Protocol:** {record['dataset']} / {record['protocol']}{alias} "
-        f"({sizes['trainval']} trainval = {sizes['train']} train + {sizes['val']} val, "
-        f"{sizes['test']} test{dropped}{source})"
-    )
-
-
-__all__ = ["KNOWN_PROTOCOLS", "protocol_line", "protocol_record"]
+__all__ = ["KNOWN_PROTOCOLS", "protocol_record"]

@@ -38,7 +38,7 @@ class UnionDataModule(IRSTDDataModule):
         ``splits`` and ``split`` (as in a single-dataset config). Members whose root does not
         exist are skipped with a warning.
       name (str): the union's name (``sirst3``).
-      **kwargs: every other option of :class:`IRSTDDataModule` (image size, batch sizes,
+      **kwargs: every other option of :class:`IRSTDDataModule` (loader size, batch sizes,
         augmentation, ...), shared by all members; ``root``/``splits``/``synthetic`` are not
         accepted.
     """

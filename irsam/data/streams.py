@@ -92,16 +92,16 @@ class FrameStream(IterableDataset, abc.ABC):
 
     Arguments:
       path (str | PathLike): the source.
-      image_size (int): loader resolution S (the one the checkpoint was trained at).
+      loader_size (int): loader resolution S (the one the checkpoint was trained at).
       high_bit_norm (str): mapping of 16-bit / float data to 0–255.
     """
 
     def __init__(
-        self, path: str | os.PathLike, image_size: int, high_bit_norm: HighBitNorm = "percentile"
+        self, path: str | os.PathLike, loader_size: int, high_bit_norm: HighBitNorm = "percentile"
     ) -> None:
         super().__init__()
         self.path = Path(path)
-        self.image_size = int(image_size)
+        self.loader_size = int(loader_size)
         self.high_bit_norm = high_bit_norm
 
     @abc.abstractmethod
@@ -125,7 +125,7 @@ class FrameStream(IterableDataset, abc.ABC):
 
     def _item(self, index: int, name: str, image: np.ndarray) -> dict[str, Any]:
         height, width = image.shape[:2]
-        size = self.image_size
+        size = self.loader_size
         resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
         return {
             "image": torch.from_numpy(resized).permute(2, 0, 1).contiguous(),
@@ -148,9 +148,9 @@ class VideoFrames(FrameStream):
     """Frames of a video file decoded by OpenCV (``cv2.VideoCapture``), BGR converted to RGB."""
 
     def __init__(
-        self, path: str | os.PathLike, image_size: int, high_bit_norm: HighBitNorm = "percentile"
+        self, path: str | os.PathLike, loader_size: int, high_bit_norm: HighBitNorm = "percentile"
     ) -> None:
-        super().__init__(path, image_size, high_bit_norm)
+        super().__init__(path, loader_size, high_bit_norm)
         capture = self._open()
         self.fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
         self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -209,12 +209,12 @@ class FolderFrames(FrameStream):
     def __init__(
         self,
         path: str | os.PathLike,
-        image_size: int,
+        loader_size: int,
         high_bit_norm: HighBitNorm = "percentile",
         files: list[Path] | None = None,
         on_error: str = "skip",
     ) -> None:
-        super().__init__(path, image_size, high_bit_norm)
+        super().__init__(path, loader_size, high_bit_norm)
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error={on_error!r} is not one of {', '.join(ON_ERROR)}.")
         self.on_error = on_error
@@ -264,9 +264,9 @@ class TiffFrames(FrameStream):
     """Pages of a (multi-page) TIFF, read one page at a time with ``tifffile``."""
 
     def __init__(
-        self, path: str | os.PathLike, image_size: int, high_bit_norm: HighBitNorm = "percentile"
+        self, path: str | os.PathLike, loader_size: int, high_bit_norm: HighBitNorm = "percentile"
     ) -> None:
-        super().__init__(path, image_size, high_bit_norm)
+        super().__init__(path, loader_size, high_bit_norm)
         import tifffile
 
         if not self.path.is_file():
@@ -304,9 +304,9 @@ class NpyFrames(FrameStream):
     """An N×H×W (grey) or N×H×W×3 ``.npy`` stack, memory-mapped (one frame in memory at once)."""
 
     def __init__(
-        self, path: str | os.PathLike, image_size: int, high_bit_norm: HighBitNorm = "percentile"
+        self, path: str | os.PathLike, loader_size: int, high_bit_norm: HighBitNorm = "percentile"
     ) -> None:
-        super().__init__(path, image_size, high_bit_norm)
+        super().__init__(path, loader_size, high_bit_norm)
         if not self.path.is_file():
             raise ImageReadError(f"{self.path}: file not found. Check input=<stack.npy>.")
         try:
@@ -339,7 +339,7 @@ class NpyFrames(FrameStream):
 
 def open_stream(
     path: str | os.PathLike,
-    image_size: int,
+    loader_size: int,
     high_bit_norm: HighBitNorm = "percentile",
     on_error: str = "skip",
 ) -> FrameStream:
@@ -347,7 +347,7 @@ def open_stream(
 
     Arguments:
       path (str | PathLike): ``predict.py``'s ``input``.
-      image_size (int): loader resolution S.
+      loader_size (int): loader resolution S.
       high_bit_norm (str): mapping of 16-bit / float data to 0–255.
       on_error (str): an unreadable frame of a folder: ``skip`` or ``stop`` (see
         :class:`FolderFrames`).
@@ -359,17 +359,17 @@ def open_stream(
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():
-        return FolderFrames(path, image_size, high_bit_norm, on_error=on_error)
+        return FolderFrames(path, loader_size, high_bit_norm, on_error=on_error)
     if suffix in VIDEO_SUFFIXES:
-        return VideoFrames(path, image_size, high_bit_norm)
+        return VideoFrames(path, loader_size, high_bit_norm)
     if suffix in (".tif", ".tiff"):
-        return TiffFrames(path, image_size, high_bit_norm)
+        return TiffFrames(path, loader_size, high_bit_norm)
     if suffix == ".npy":
-        return NpyFrames(path, image_size, high_bit_norm)
+        return NpyFrames(path, loader_size, high_bit_norm)
     if suffix in IMAGE_SUFFIXES:
         if not path.is_file():
             raise ImageReadError(f"{path}: file not found. Check input=<image, folder or video>.")
-        return FolderFrames(path, image_size, high_bit_norm, files=[path], on_error=on_error)
+        return FolderFrames(path, loader_size, high_bit_norm, files=[path], on_error=on_error)
     raise ImageReadError(
         f"{path}: unknown input kind {suffix!r}. Use a folder of frames, a video "
         f"({', '.join(VIDEO_SUFFIXES)}), a multi-page .tif, a .npy stack or an image file."

@@ -241,7 +241,7 @@ def write_synthetic_dataset(
     *,
     num_trainval: int = 80,
     num_test: int = 20,
-    image_size: int = 128,
+    native_size: int = 128,
     seed: int = 0,
     split_dir: str = "IRSAM_split",
     with_extension: bool = True,
@@ -257,7 +257,7 @@ def write_synthetic_dataset(
       root (str | PathLike): output folder (created).
       num_trainval (int): images in ``trainval.txt`` (rendered from the ``train`` stream).
       num_test (int): images in ``test.txt`` (rendered from the ``test`` stream).
-      image_size (int): side of the square images.
+      native_size (int): side of the square images.
       seed (int): dataset seed.
       split_dir (str): folder of the split files, relative to ``root``.
       with_extension (bool): list names as ``000001.png`` (true) or ``000001`` (false).
@@ -277,7 +277,7 @@ def write_synthetic_dataset(
             number += 1
             stem = f"{number:06d}"
             image, mask = render_synthetic_sample(
-                seed, stream, index, image_size, image_size, **options
+                seed, stream, index, native_size, native_size, **options
             )
             write_png(root / "images" / f"{stem}.png", image)
             write_png(root / "masks" / f"{stem}.png", mask * 255)

@@ -3,13 +3,13 @@
 
 Training modes (``dataset.augmentation.mode``):
 
-* ``irsam`` (default, IRSAM recipe): resize to ``image_size``² (bilinear), horizontal flip,
-  large-scale jitter (scale ~ U[0.8, 1.5], aspect kept), random crop to ≤ ``image_size``, pad
-  bottom/right to ``image_size`` (image ``pad_value``, mask/edge 0);
-* ``target_crop`` (BasicIRSTD style): no resize; pad bottom/right to ``image_size`` if smaller,
-  then crop an ``image_size``² patch that, with probability ``target_crop_p``, contains a random
+* ``irsam`` (default, IRSAM recipe): resize to ``loader_size``² (bilinear), horizontal flip,
+  large-scale jitter (scale ~ U[0.8, 1.5], aspect kept), random crop to ≤ ``loader_size``, pad
+  bottom/right to ``loader_size`` (image ``pad_value``, mask/edge 0);
+* ``target_crop`` (BasicIRSTD style): no resize; pad bottom/right to ``loader_size`` if smaller,
+  then crop a ``loader_size``² patch that, with probability ``target_crop_p``, contains a random
   target pixel (``A.CropNonEmptyMaskIfExists``), otherwise a uniform random crop; flips;
-* ``resize``: resize to ``image_size``² then the flips only (set the flip probabilities to 0
+* ``resize``: resize to ``loader_size``² then the flips only (set the flip probabilities to 0
   for no augmentation at all).
 
 The mask, the edge map and a validity map (1 on picture, 0 on padding) are extra mask targets,
@@ -43,7 +43,7 @@ def mask_interpolation(soft_masks: bool) -> int:
 
 
 def build_train_transform(
-    image_size: int,
+    loader_size: int,
     *,
     mode: AugmentationMode = "irsam",
     soft_masks: bool = True,
@@ -58,10 +58,10 @@ def build_train_transform(
 
     Call it as ``t(image=image, mask=mask, edge=edge, valid=valid)``: image H×W×3 float32
     (0–255), mask and edge H×W float32 in [0, 1], valid H×W uint8 ones. Every output is
-    ``image_size``².
+    ``loader_size``².
 
     Arguments:
-      image_size (int): output side in pixels (the loader resolution).
+      loader_size (int): output side in pixels (the loader resolution).
       mode (str): ``irsam``, ``target_crop`` or ``resize`` (see the module docstring).
       soft_masks (bool): bilinear (true) or nearest (false) interpolation for mask and edge.
       pad_value (float): image value of padded pixels (0–255 scale); masks pad with 0.
@@ -74,8 +74,8 @@ def build_train_transform(
       A.Compose: the pipeline; seed it with :func:`seed_transform`.
     """
     pad = A.PadIfNeeded(
-        min_height=image_size,
-        min_width=image_size,
+        min_height=loader_size,
+        min_width=loader_size,
         position="top_left",
         border_mode=cv2.BORDER_CONSTANT,
         fill=pad_value,
@@ -91,26 +91,26 @@ def build_train_transform(
         if not 0.0 < low <= high:
             raise ValueError(f"augmentation.scale_range={scale_range} must satisfy 0 < min <= max.")
         steps: list[A.BasicTransform | A.BaseCompose] = [
-            A.Resize(image_size, image_size, interpolation=cv2.INTER_LINEAR),
+            A.Resize(loader_size, loader_size, interpolation=cv2.INTER_LINEAR),
             *flips,
             A.RandomScale(scale_limit=(low - 1.0, high - 1.0), interpolation=cv2.INTER_LINEAR, p=1),
             pad,
-            A.RandomCrop(image_size, image_size),
+            A.RandomCrop(loader_size, loader_size),
         ]
     elif mode == "target_crop":
         steps = [
             pad,
             A.OneOf(
                 [
-                    A.CropNonEmptyMaskIfExists(image_size, image_size, p=target_crop_p),
-                    A.RandomCrop(image_size, image_size, p=1.0 - target_crop_p),
+                    A.CropNonEmptyMaskIfExists(loader_size, loader_size, p=target_crop_p),
+                    A.RandomCrop(loader_size, loader_size, p=1.0 - target_crop_p),
                 ],
                 p=1.0,
             ),
             *flips,
         ]
     elif mode == "resize":
-        steps = [A.Resize(image_size, image_size, interpolation=cv2.INTER_LINEAR), *flips]
+        steps = [A.Resize(loader_size, loader_size, interpolation=cv2.INTER_LINEAR), *flips]
     else:
         raise ValueError(
             f"augmentation.mode={mode!r} is not one of 'irsam', 'target_crop', 'resize'."
@@ -139,19 +139,19 @@ def seed_transform(transform: A.Compose, seed: int | Sequence[int]) -> None:
 
 
 def resize_for_eval(
-    image: np.ndarray, targets: list[np.ndarray], image_size: int, soft_masks: bool
+    image: np.ndarray, targets: list[np.ndarray], loader_size: int, soft_masks: bool
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Resize an image (bilinear) and its targets to ``image_size``² (the IRSAM evaluation).
+    """Resize an image (bilinear) and its targets to ``loader_size``² (the IRSAM evaluation).
 
     Arguments:
       image (np.ndarray): H×W×3 float32.
       targets (list[np.ndarray]): H×W float32 maps (mask, edge).
-      image_size (int): output side.
+      loader_size (int): output side.
       soft_masks (bool): bilinear (true) or nearest (false) for the targets.
     Returns:
       tuple[np.ndarray, list[np.ndarray]]: the resized image and targets.
     """
-    size = (image_size, image_size)
+    size = (loader_size, loader_size)
     out = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     flag = mask_interpolation(soft_masks)
     return out, [cv2.resize(t, size, interpolation=flag) for t in targets]

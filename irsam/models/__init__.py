@@ -3,6 +3,8 @@
 strict checkpoint loading, freeze presets, parameter groups and parameter counts."""
 
 from irsam.models.build import (
+    IRSAMOptions,
+    NetOptions,
     build_irsam_tiny,
     build_irsam_vit,
     build_irsam_vit_b,
@@ -34,7 +36,9 @@ __all__ = [
     "WPMD",
     "CheckpointError",
     "GranularityAwareDecoder",
+    "IRSAMOptions",
     "LoadReport",
+    "NetOptions",
     "TinyViTEncoder",
     "ViTEncoder",
     "apply_freeze",

@@ -7,11 +7,17 @@ decoder path without WPMD and without the GAD edge branch); with the optional ``
 ``irsam_sam2_hiera_{t,s,b+,l}`` and the baselines ``sam2_hiera_{t,s,b+,l}`` (docs/sam2.md).
 ``build_prompt_sam`` builds a plain promptable segment-anything ``Sam`` for ``SamPredictor``
 (the one-shot mode).
+
+Every builder takes the encoder's own keywords (where WPMD goes, the ViT pretraining size) and
+the options shared by all networks as keyword arguments: the fields of :class:`NetOptions`
+(baselines) or :class:`IRSAMOptions` (IRSAM variants), whose defaults are the ones below. These
+are the keys of ``model.net`` in ``conf/model/*.yaml``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -63,9 +69,71 @@ SAM_VIT = {
 }
 
 
+@dataclass(frozen=True)
+class NetOptions:
+    """Options of every prompt-free network (the baselines take exactly these).
+
+    Attributes:
+      checkpoint (str | None): pretrained weights loaded strictly after building: a MobileSAM /
+        SAM / SAM 2 file, an irsam weights file or a Lightning ``.ckpt``; None = random init.
+      encoder_size (int): internal encoder input side S in pixels; the embedding grid is S/16
+        (1024 in the paper, where the 512² loader images are upsampled ×2).
+      resize_mode (str): how the loader images are resized to S×S: ``"nearest"`` (the paper's
+        ×2 from 512²) or ``"bilinear"``.
+      grad_checkpointing (bool): recompute encoder blocks in the backward (less memory, slower;
+        training only).
+      channels_last (bool): channels-last memory format for the weights and encoder inputs.
+    """
+
+    checkpoint: str | None = None
+    encoder_size: int = 1024
+    resize_mode: str = "nearest"
+    grad_checkpointing: bool = False
+    channels_last: bool = False
+
+
+@dataclass(frozen=True)
+class IRSAMOptions(NetOptions):
+    """Options of the IRSAM variants: :class:`NetOptions` plus WPMD and the GAD edge branch.
+
+    Attributes:
+      wpmd (bool): build the WPMD blocks (False: the ablation without WPMD).
+      wpmd_wavelet (str): orthogonal PyWavelets wavelet (``haar``, ``db2``, ``sym4``, ...).
+      wpmd_iterations (int): diffusion steps T per block.
+      wpmd_refine (str): refine branch: ``"dwconv"`` (depthwise 3×3 + 1×1) or ``"conv3x3"``
+        (9C² parameters per block; the TinyViT model's default).
+      wpmd_diffusion (bool): False = DWT → IDWT only (ablation of the PM shrinkage).
+      wpmd_pad_mode (str): padding of odd feature maps before the DWT: ``"replicate"`` or
+        ``"reflect"``.
+      gad_fusion (str): edge features of the GAD: ``"deep"`` (the authors' release),
+        ``"shallow"`` or ``"deep+shallow"`` (the paper).
+      edge_upsample (str): ``"logits"`` (upsample the edge logits, then sigmoid) or
+        ``"probabilities"`` (sigmoid on the decoder grid, then upsample: the authors' order; see
+        :class:`IRSAM`).
+    """
+
+    wpmd: bool = True
+    wpmd_wavelet: str = "haar"
+    wpmd_iterations: int = 1
+    wpmd_refine: str = "dwconv"
+    wpmd_diffusion: bool = True
+    wpmd_pad_mode: str = "replicate"
+    gad_fusion: str = "deep+shallow"
+    edge_upsample: str = "logits"
+
+    def wpmd_block_options(self) -> dict[str, Any]:
+        """The :class:`WPMD` keyword arguments these options set (all but the width)."""
+        return {
+            "wavelet": self.wpmd_wavelet,
+            "iterations": self.wpmd_iterations,
+            "refine": self.wpmd_refine,
+            "diffusion": self.wpmd_diffusion,
+            "pad_mode": self.wpmd_pad_mode,
+        }
+
+
 def _sam_decoder(decoder_type: Callable[..., nn.Module], **options: Any) -> nn.Module:
-    """SAM's mask-decoder settings (two-way transformer depth 2, 8 heads, MLP 2048; 3 extra mask
-    tokens; IoU head 3×256) for segment-anything's ``MaskDecoder`` or a GAD (``options``)."""
+    """SAM's mask decoder settings (depth-2 two-way transformer, 3 extra mask tokens) for a type."""
     return decoder_type(
         transformer_dim=PROMPT_EMBED_DIM,
         transformer=TwoWayTransformer(
@@ -80,60 +148,47 @@ def _sam_decoder(decoder_type: Callable[..., nn.Module], **options: Any) -> nn.M
 
 def _build_irsam(
     make_encoder: Callable[..., nn.Module],
+    options: NetOptions,
     *,
-    image_size: int,
-    grad_checkpointing: bool,
-    checkpoint: str | None,
-    resize_mode: str,
-    edge_branch: bool,
-    gad_fusion: str,
-    edge_upsample: str,
-    channels_last: bool,
-    wpmd_at: Iterable[int] | None = None,
+    wpmd_at: Iterable[int] = (),
     wpmd_slots: Sequence[int] = (),
     wpmd_unit: str = "stage",
     decoder_type: type[GranularityAwareDecoder] = GranularityAwareDecoder,
     loader: Callable[[IRSAM, str], object] = load_checkpoint,
-    **wpmd_options: Any,
 ) -> IRSAM:
-    """Assemble an :class:`IRSAM`: WPMD blocks, the encoder around them, the GAD; load weights.
-
-    One WPMD block (keyword arguments ``wpmd_options``) is built first for each index of
-    ``wpmd_at`` (None = no WPMD), at the width of that encoder slot (``wpmd_slots``, see
-    :func:`~irsam.models.layers.wpmd_width`); then the encoder, ``make_encoder(img_size=image_size,
-    grad_checkpointing=grad_checkpointing, wpmd=blocks)``, and the decoder.
-    Everything trains except the decoder heads the prompt-free forward never uses; the freeze
-    presets are applied by the LightningModule (``model.freeze``), the one place that knob lives.
-    ``decoder_type`` and ``loader`` default to the GAD and :func:`load_checkpoint`; the SAM 2
-    models pass their decoder subclass and :func:`load_sam2_checkpoint`.
-    """
+    """Assemble an IRSAM network (WPMD blocks at ``wpmd_at``, encoder, decoder) and load weights."""
+    edge = isinstance(options, IRSAMOptions)
     blocks = None
-    if wpmd_at is not None:
+    if edge and options.wpmd:
         blocks = nn.ModuleDict(
             {
-                str(i): WPMD(channels=wpmd_width(i, wpmd_slots, wpmd_unit), **wpmd_options)
+                str(i): WPMD(
+                    channels=wpmd_width(i, wpmd_slots, wpmd_unit), **options.wpmd_block_options()
+                )
                 for i in sorted({int(i) for i in wpmd_at})
             }
         )
-    encoder = make_encoder(img_size=image_size, grad_checkpointing=grad_checkpointing, wpmd=blocks)
+    encoder = make_encoder(
+        img_size=options.encoder_size, grad_checkpointing=options.grad_checkpointing, wpmd=blocks
+    )
     model = IRSAM(
         image_encoder=encoder,
         pe_layer=PositionEmbeddingRandom(PROMPT_EMBED_DIM // 2),
         no_mask_embed=nn.Embedding(1, PROMPT_EMBED_DIM),
         mask_decoder=_sam_decoder(
             decoder_type,
-            edge_branch=edge_branch,
-            gad_fusion=gad_fusion,
+            edge_branch=edge,
+            gad_fusion=options.gad_fusion if edge else "deep+shallow",
             shallow_channels=encoder.shallow_channels,
         ),
-        resize_mode=resize_mode,
-        channels_last=channels_last,
-        edge_upsample=edge_upsample,
+        resize_mode=options.resize_mode,
+        channels_last=options.channels_last,
+        edge_upsample=options.edge_upsample if edge else "logits",
     )
-    if checkpoint is not None:
-        loader(model, checkpoint)
+    if options.checkpoint is not None:
+        loader(model, options.checkpoint)
     model.mask_decoder.freeze_unused_()
-    if channels_last:
+    if options.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
 
@@ -141,8 +196,7 @@ def _build_irsam(
 def _sized(
     name: str, builder: Callable[..., IRSAM], weights: str, **fixed: Any
 ) -> Callable[..., IRSAM]:
-    """The builder ``name``: ``builder(**fixed, **kwargs)`` (repeating a fixed argument is a
-    TypeError), documented with its settings and pretrained ``weights`` file."""
+    """``builder`` with the encoder settings ``fixed``, named ``name``, naming its ``weights``."""
 
     def build(**kwargs: Any) -> IRSAM:
         return builder(**fixed, **kwargs)
@@ -156,61 +210,42 @@ def _sized(
     return build
 
 
-def build_irsam_tiny(
+def _vit(
     *,
-    checkpoint: str | None = None,
-    image_size: int = 1024,
-    resize_mode: str = "nearest",
-    wpmd: bool = True,
-    wpmd_stages: Sequence[int] = (1, 2, 3),
-    wpmd_wavelet: str = "haar",
-    wpmd_iterations: int = 1,
-    wpmd_refine: str = "conv3x3",
-    wpmd_diffusion: bool = True,
-    wpmd_pad_mode: str = "replicate",
-    gad_fusion: str = "deep+shallow",
-    edge_upsample: str = "logits",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
+    embed_dim: int,
+    depth: int,
+    num_heads: int,
+    global_attn_indexes: Sequence[int],
+    pretrain_image_size: int,
+) -> Callable[..., nn.Module]:
+    """The :class:`ViTEncoder` factory of a SAM-style ViT size."""
+    return partial(
+        ViTEncoder,
+        pretrain_img_size=pretrain_image_size,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        global_attn_indexes=tuple(int(i) for i in global_attn_indexes),
+    )
+
+
+def build_irsam_tiny(
+    *, wpmd_stages: Sequence[int] = (1, 2, 3), wpmd_refine: str = "conv3x3", **options: Any
 ) -> IRSAM:
     """IRSAM with MobileSAM's TinyViT-5M encoder (the paper's model, ≈ 12.33 M parameters).
 
     Arguments:
-      checkpoint (str | None): ``mobile_sam.pt``, an irsam weights file or a Lightning ``.ckpt``.
-      image_size (int): internal encoder resolution S (1024 in the paper; the grid is S/16).
-      resize_mode (str): ``"nearest"`` (paper, ×2 from 512²) or ``"bilinear"``.
-      wpmd (bool): build WPMD blocks.
       wpmd_stages (Sequence[int]): TinyViT stages (0-3) whose outputs get a WPMD block.
-      wpmd_wavelet (str): orthogonal PyWavelets wavelet name.
-      wpmd_iterations (int): diffusion steps T.
-      wpmd_refine (str): ``"conv3x3"`` or ``"dwconv"``.
-      wpmd_diffusion (bool): False = DWT→IDWT only (ablation).
-      wpmd_pad_mode (str): padding of odd maps, ``"replicate"`` or ``"reflect"``.
-      gad_fusion (str): ``"deep"``, ``"shallow"`` or ``"deep+shallow"``.
-      edge_upsample (str): ``"probabilities"`` (authors' order) or ``"logits"`` (see
-        :class:`IRSAM`).
-      grad_checkpointing (bool): activation checkpointing per encoder block (training only).
-      channels_last (bool): channels-last memory format for weights and encoder inputs.
+      wpmd_refine (str): ``"conv3x3"`` (this model's refine branch) or ``"dwconv"``.
+      **options: the other fields of :class:`IRSAMOptions`.
     Returns:
       IRSAM: the model (training mode, CPU, float32).
     """
     return _build_irsam(
         partial(TinyViTEncoder, **TINY_VIT_5M),
-        image_size=image_size,
-        grad_checkpointing=grad_checkpointing,
-        wpmd_at=wpmd_stages if wpmd else None,
+        IRSAMOptions(wpmd_refine=wpmd_refine, **options),
+        wpmd_at=wpmd_stages,
         wpmd_slots=tiny_vit_stage_channels(TINY_VIT_5M["embed_dims"]),
-        wavelet=wpmd_wavelet,
-        iterations=wpmd_iterations,
-        refine=wpmd_refine,
-        diffusion=wpmd_diffusion,
-        pad_mode=wpmd_pad_mode,
-        checkpoint=checkpoint,
-        resize_mode=resize_mode,
-        edge_branch=True,
-        gad_fusion=gad_fusion,
-        edge_upsample=edge_upsample,
-        channels_last=channels_last,
     )
 
 
@@ -220,22 +255,9 @@ def build_irsam_vit(
     depth: int,
     num_heads: int,
     global_attn_indexes: Sequence[int],
-    checkpoint: str | None = None,
-    image_size: int = 1024,
     pretrain_image_size: int = 1024,
-    resize_mode: str = "nearest",
-    wpmd: bool = True,
     wpmd_blocks: Sequence[int] | None = None,
-    wpmd_wavelet: str = "haar",
-    wpmd_iterations: int = 1,
-    wpmd_refine: str = "dwconv",
-    wpmd_diffusion: bool = True,
-    wpmd_pad_mode: str = "replicate",
-    edge_branch: bool = True,
-    gad_fusion: str = "deep+shallow",
-    edge_upsample: str = "logits",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
+    **options: Any,
 ) -> IRSAM:
     """IRSAM with a SAM-style ViT encoder of any size (ViT-B/L/H or small test configurations).
 
@@ -244,43 +266,25 @@ def build_irsam_vit(
       depth (int): number of blocks.
       num_heads (int): attention heads.
       global_attn_indexes (Sequence[int]): global-attention blocks (the first is the shallow tap).
-      checkpoint (str | None): ``sam_vit_*.pth``, an irsam weights file or a Lightning ``.ckpt``.
-      image_size (int): internal encoder resolution S (multiple of 16).
-      pretrain_image_size (int): resolution the weights are laid out for (1024 for SAM files).
+      pretrain_image_size (int): resolution the weights are laid out for (1024 for SAM files;
+        the position embedding is resized to ``encoder_size`` at run time).
       wpmd_blocks (Sequence[int] | None): blocks followed by WPMD; None = the global blocks.
-      wpmd_refine (str): ``"dwconv"`` (default for wide ViT maps) or ``"conv3x3"``.
-      edge_branch (bool): GAD edge branch (False for the plain SAM baseline decoder).
-      resize_mode, wpmd, wpmd_wavelet, wpmd_iterations, wpmd_diffusion, wpmd_pad_mode,
-        gad_fusion, edge_upsample, grad_checkpointing, channels_last: as
-        :func:`build_irsam_tiny`.
+      **options: the fields of :class:`IRSAMOptions`.
     Returns:
       IRSAM: the model.
     """
     return _build_irsam(
-        partial(
-            ViTEncoder,
-            pretrain_img_size=pretrain_image_size,
+        _vit(
             embed_dim=embed_dim,
             depth=depth,
             num_heads=num_heads,
-            global_attn_indexes=tuple(int(i) for i in global_attn_indexes),
+            global_attn_indexes=global_attn_indexes,
+            pretrain_image_size=pretrain_image_size,
         ),
-        image_size=image_size,
-        grad_checkpointing=grad_checkpointing,
-        wpmd_at=(global_attn_indexes if wpmd_blocks is None else wpmd_blocks) if wpmd else None,
+        IRSAMOptions(**options),
+        wpmd_at=global_attn_indexes if wpmd_blocks is None else wpmd_blocks,
         wpmd_slots=(embed_dim,) * depth,
         wpmd_unit="block",
-        wavelet=wpmd_wavelet,
-        iterations=wpmd_iterations,
-        refine=wpmd_refine,
-        diffusion=wpmd_diffusion,
-        pad_mode=wpmd_pad_mode,
-        checkpoint=checkpoint,
-        resize_mode=resize_mode,
-        edge_branch=edge_branch,
-        gad_fusion=gad_fusion,
-        edge_upsample=edge_upsample,
-        channels_last=channels_last,
     )
 
 
@@ -295,68 +299,33 @@ build_irsam_vit_h = _sized(
 )
 
 
-def build_mobile_sam(
-    *,
-    checkpoint: str | None = None,
-    image_size: int = 1024,
-    resize_mode: str = "nearest",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
-) -> IRSAM:
+def build_mobile_sam(**options: Any) -> IRSAM:
     """Baseline: MobileSAM fine-tuned prompt-free (TinyViT-5M, SAM decoder, no WPMD/edge branch).
 
     Arguments:
-      checkpoint, image_size, resize_mode, grad_checkpointing, channels_last: as
-        :func:`build_irsam_tiny`.
+      **options: the fields of :class:`NetOptions`.
+    Returns:
+      IRSAM: the model; its forward returns only ``"mask_logits"``.
+    """
+    return _build_irsam(partial(TinyViTEncoder, **TINY_VIT_5M), NetOptions(**options))
+
+
+def build_sam_vit_b(*, pretrain_image_size: int = 1024, **options: Any) -> IRSAM:
+    """Baseline: SAM ViT-B fine-tuned prompt-free (SAM decoder, no WPMD, no edge branch).
+
+    Arguments:
+      pretrain_image_size (int): as :func:`build_irsam_vit`.
+      **options: the fields of :class:`NetOptions`.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
     return _build_irsam(
-        partial(TinyViTEncoder, **TINY_VIT_5M),
-        image_size=image_size,
-        grad_checkpointing=grad_checkpointing,
-        checkpoint=checkpoint,
-        resize_mode=resize_mode,
-        edge_branch=False,
-        gad_fusion="deep+shallow",
-        edge_upsample="logits",
-        channels_last=channels_last,
-    )
-
-
-def build_sam_vit_b(
-    *,
-    checkpoint: str | None = None,
-    image_size: int = 1024,
-    pretrain_image_size: int = 1024,
-    resize_mode: str = "nearest",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
-) -> IRSAM:
-    """Baseline: SAM ViT-B fine-tuned prompt-free (SAM decoder, no WPMD, no edge branch).
-
-    Arguments:
-      checkpoint (str | None): ``sam_vit_b_01ec64.pth``, an irsam weights file or a ``.ckpt``.
-      image_size, pretrain_image_size, resize_mode, grad_checkpointing, channels_last: as
-        :func:`build_irsam_vit`.
-    Returns:
-      IRSAM: the model; its forward returns only ``"mask_logits"``.
-    """
-    return build_irsam_vit(
-        **SAM_VIT["vit_b"],
-        checkpoint=checkpoint,
-        image_size=image_size,
-        pretrain_image_size=pretrain_image_size,
-        resize_mode=resize_mode,
-        wpmd=False,
-        edge_branch=False,
-        grad_checkpointing=grad_checkpointing,
-        channels_last=channels_last,
+        _vit(**SAM_VIT["vit_b"], pretrain_image_size=pretrain_image_size), NetOptions(**options)
     )
 
 
 def build_prompt_sam(
-    *, encoder: str = "tiny", checkpoint: str | None = None, image_size: int = 1024
+    *, encoder: str = "tiny", checkpoint: str | None = None, encoder_size: int = 1024
 ) -> Sam:
     """A plain promptable segment-anything ``Sam`` (for ``SamPredictor`` and the one-shot mode).
 
@@ -367,29 +336,30 @@ def build_prompt_sam(
     Arguments:
       encoder (str): ``"tiny"`` (MobileSAM), ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``.
       checkpoint (str | None): matching MobileSAM/SAM file; None = random weights.
-      image_size (int): encoder input size. 1024 for real use; any multiple of 16 works with
+      encoder_size (int): encoder input side. 1024 for real use; any multiple of 16 works with
         ``SamPredictor`` (it resizes the long side to ``image_encoder.img_size``), e.g. 256.
     Returns:
       Sam: in eval mode.
+    Raises:
+      ValueError: an unknown ``encoder``.
     """
     if encoder == "tiny":
         image_encoder: nn.Module = TinyViTEncoder(
-            img_size=image_size, deep_only=True, **TINY_VIT_5M
+            img_size=encoder_size, deep_only=True, **TINY_VIT_5M
+        )
+    elif encoder in SAM_VIT:
+        image_encoder = ViTEncoder(
+            img_size=encoder_size, pretrain_img_size=1024, deep_only=True, **SAM_VIT[encoder]
         )
     else:
-        assert encoder in SAM_VIT, (
-            f"encoder must be 'tiny' or one of {sorted(SAM_VIT)}, got {encoder!r}"
-        )
-        image_encoder = ViTEncoder(
-            img_size=image_size, pretrain_img_size=1024, deep_only=True, **SAM_VIT[encoder]
-        )
-    grid = image_size // 16
+        raise ValueError(f"encoder must be 'tiny' or one of {sorted(SAM_VIT)}, got {encoder!r}")
+    grid = encoder_size // 16
     sam = Sam(
         image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=PROMPT_EMBED_DIM,
             image_embedding_size=(grid, grid),
-            input_image_size=(image_size, image_size),
+            input_image_size=(encoder_size, encoder_size),
             mask_in_chans=16,
         ),
         mask_decoder=_sam_decoder(MaskDecoder),
@@ -406,40 +376,23 @@ def build_prompt_sam(
 # SAM 2 Hiera models (optional extra `sam2`; docs/sam2.md)
 # ---------------------------------------------------------------------------------------------
 
+_SAM2 = {"decoder_type": Sam2GranularityAwareDecoder, "loader": load_sam2_checkpoint}
+"""The SAM 2 decoder (stride-4/8 FPN skips) and checkpoint loader of every Hiera model."""
+
 
 def build_irsam_sam2_hiera(
-    *,
-    size: str,
-    checkpoint: str | None = None,
-    image_size: int = 1024,
-    resize_mode: str = "nearest",
-    wpmd: bool = True,
-    wpmd_stages: Sequence[int] = (0, 1, 2, 3),
-    wpmd_wavelet: str = "haar",
-    wpmd_iterations: int = 1,
-    wpmd_refine: str = "dwconv",
-    wpmd_diffusion: bool = True,
-    wpmd_pad_mode: str = "replicate",
-    edge_branch: bool = True,
-    gad_fusion: str = "deep+shallow",
-    edge_upsample: str = "logits",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
+    *, size: str, wpmd_stages: Sequence[int] = (0, 1, 2, 3), **options: Any
 ) -> IRSAM:
     """IRSAM on a SAM 2 Hiera encoder (trunk + FPN neck from the ``sam2`` package).
 
+    The ``encoder_size`` S is padded to a multiple of 32 inside the encoder (grid ⌈S/16⌉);
+    ``checkpoint`` may be an official ``sam2.1_hiera_*.pt`` / ``sam2_hiera_*.pt`` file, and
+    ``gad_fusion="shallow"`` reads the stride-4 FPN level.
+
     Arguments:
       size (str): Hiera size ``"t"``, ``"s"``, ``"b+"`` or ``"l"``.
-      checkpoint (str | None): ``sam2.1_hiera_*.pt`` / ``sam2_hiera_*.pt`` (official layout),
-        an irsam weights file or a Lightning ``.ckpt``; None = random init.
-      image_size (int): internal encoder resolution S (1024 for SAM 2); padded to a multiple of
-        32 inside the encoder, grid ⌈S/16⌉.
       wpmd_stages (Sequence[int]): Hiera stages (0-3, strides 4-32) whose outputs get a WPMD.
-      wpmd_refine (str): ``"dwconv"`` (default; the stage maps are wide) or ``"conv3x3"``.
-      edge_branch (bool): GAD edge branch (False for the ``sam2_hiera_*`` baselines).
-      gad_fusion (str): ``"deep"``, ``"shallow"`` (stride-4 FPN level) or ``"deep+shallow"``.
-      resize_mode, wpmd, wpmd_wavelet, wpmd_iterations, wpmd_diffusion, wpmd_pad_mode,
-        edge_upsample, grad_checkpointing, channels_last: as :func:`build_irsam_tiny`.
+      **options: the fields of :class:`IRSAMOptions`.
     Returns:
       IRSAM: the model.
     Raises:
@@ -447,54 +400,24 @@ def build_irsam_sam2_hiera(
     """
     return _build_irsam(
         partial(Sam2HieraEncoder, size=size),
-        image_size=image_size,
-        grad_checkpointing=grad_checkpointing,
-        wpmd_at=wpmd_stages if wpmd else None,
+        IRSAMOptions(**options),
+        wpmd_at=wpmd_stages,
         wpmd_slots=hiera_stage_channels(size),
-        wavelet=wpmd_wavelet,
-        iterations=wpmd_iterations,
-        refine=wpmd_refine,
-        diffusion=wpmd_diffusion,
-        pad_mode=wpmd_pad_mode,
-        checkpoint=checkpoint,
-        resize_mode=resize_mode,
-        edge_branch=edge_branch,
-        gad_fusion=gad_fusion,
-        edge_upsample=edge_upsample,
-        channels_last=channels_last,
-        decoder_type=Sam2GranularityAwareDecoder,
-        loader=load_sam2_checkpoint,
+        **_SAM2,
     )
 
 
-def build_sam2_hiera(
-    *,
-    size: str,
-    checkpoint: str | None = None,
-    image_size: int = 1024,
-    resize_mode: str = "nearest",
-    grad_checkpointing: bool = False,
-    channels_last: bool = False,
-) -> IRSAM:
+def build_sam2_hiera(*, size: str, **options: Any) -> IRSAM:
     """Baseline: SAM 2 fine-tuned prompt-free (Hiera + FPN, SAM 2's high-res decoder skips, no
     WPMD, no edge branch).
 
     Arguments:
-      size, checkpoint, image_size, resize_mode, grad_checkpointing, channels_last: as
-        :func:`build_irsam_sam2_hiera`.
+      size (str): as :func:`build_irsam_sam2_hiera`.
+      **options: the fields of :class:`NetOptions`.
     Returns:
       IRSAM: the model; its forward returns only ``"mask_logits"``.
     """
-    return build_irsam_sam2_hiera(
-        size=size,
-        checkpoint=checkpoint,
-        image_size=image_size,
-        resize_mode=resize_mode,
-        wpmd=False,
-        edge_branch=False,
-        grad_checkpointing=grad_checkpointing,
-        channels_last=channels_last,
-    )
+    return _build_irsam(partial(Sam2HieraEncoder, size=size), NetOptions(**options), **_SAM2)
 
 
 build_irsam_sam2_hiera_t = _sized(

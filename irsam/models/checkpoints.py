@@ -236,11 +236,7 @@ def _detect_kind(obj: Mapping[str, object]) -> str:
 def _map_keys(
     state: dict[str, torch.Tensor], kind: str, model: nn.Module, expected: Mapping[str, object]
 ) -> tuple[dict[str, torch.Tensor], list[str], tuple[str, ...]]:
-    """Rename file keys to model keys.
-
-    Returns:
-      (mapped state, ignored file keys, prefixes of model keys allowed to be absent).
-    """
+    """File keys as model keys: (mapped state, ignored keys, prefixes allowed to be absent)."""
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     has_branch = any(k.startswith(_OPTIONAL_BRANCH) for k in expected)
@@ -272,22 +268,7 @@ def _load_strictly(
     describe: Callable[[Mapping[str, tuple[int, ...]]], str],
     expected: Mapping[str, torch.Tensor] | None = None,
 ) -> LoadReport:
-    """Load file keys already mapped to model names, strictly against the allow-list.
-
-    Arguments:
-      model (nn.Module): the model to fill.
-      file (str): the checkpoint file (named in errors).
-      kind (str): the detected layout (``sam``, ``irsam``, ``lightning``, ``sam2``).
-      mapped (dict): model key → tensor from the file.
-      ignored (list[str]): file keys dropped by name (reported).
-      allowed_new (tuple[str, ...]): prefixes of model keys allowed to be absent from the file.
-      describe (Callable): names the architecture behind a key → shape mapping (for errors).
-      expected (Mapping | None): ``model.state_dict()`` when the caller has it already.
-    Returns:
-      LoadReport: loaded, new and ignored keys (counts and ignored names are logged).
-    Raises:
-      CheckpointError: unexpected or missing keys, or shape mismatches (naming the file).
-    """
+    """Load file keys mapped to model names strictly against the allow-list."""
     expected = model.state_dict() if expected is None else expected
     unexpected = sorted(k for k in mapped if k not in expected)
     missing = sorted(k for k in expected if k not in mapped and not k.startswith(allowed_new))
@@ -341,10 +322,10 @@ def load_checkpoint(model: nn.Module, path: PathLike, *, kind: str = "auto") -> 
       CheckpointError: unreadable file, wrong kind, or keys/shapes that do not fit the model
         (the message names the file and says what the checkpoint looks like).
     """
-    assert kind in KINDS, f"kind must be one of {KINDS}, got {kind!r}"
-    assert isinstance(model, (IRSAM, Sam)), (
-        f"expected an IRSAM or segment-anything Sam, got {type(model).__name__}"
-    )
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(model, (IRSAM, Sam)):
+        raise TypeError(f"expected an IRSAM or segment-anything Sam, got {type(model).__name__}")
     file = str(path)
     obj = read_checkpoint(path)
     detected = _detect_kind(obj)
@@ -499,7 +480,8 @@ def load_sam2_checkpoint(model: nn.Module, path: PathLike) -> LoadReport:
       CheckpointError: unreadable/truncated file, or keys / shapes that do not fit the model
         (the message names the file and the Hiera size found in it).
     """
-    assert isinstance(model, IRSAM), f"expected an IRSAM model, got {type(model).__name__}"
+    if not isinstance(model, IRSAM):
+        raise TypeError(f"expected an IRSAM model, got {type(model).__name__}")
     file = str(path)
     obj = read_checkpoint(path)
     if not _is_sam2_layout(obj):

@@ -35,8 +35,11 @@ def apply_freeze(model: nn.Module, preset: str) -> dict[str, int]:
         (only WPMD and decoder train) or ``"decoder_only"``.
     Returns:
       dict[str, int]: ``{"trainable": n, "frozen": m}`` parameter (element) counts.
+    Raises:
+      ValueError: an unknown preset.
     """
-    assert preset in _PRESETS, f"freeze preset must be one of {FREEZE_PRESETS}, got {preset!r}"
+    if preset not in _PRESETS:
+        raise ValueError(f"model.freeze must be one of {FREEZE_PRESETS}, got {preset!r}")
     rule = _PRESETS[preset]
     for name, param in model.named_parameters():
         param.requires_grad_(rule(name))

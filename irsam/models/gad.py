@@ -24,9 +24,7 @@ GAD_FUSIONS = ("deep", "shallow", "deep+shallow")
 def _conv_stack(
     chans: tuple[int, int, int], activation: type[nn.Module], end_act: bool = False, **conv: int
 ) -> nn.Sequential:
-    """Transposed conv in→mid, LayerNorm2d, activation, transposed conv mid→out for ``chans`` =
-    (in, mid, out), ``conv`` = their kernel_size, stride, padding; with ``end_act``, a final
-    activation."""
+    """ConvT in→mid, LayerNorm2d, activation, ConvT mid→out (``end_act``: one more activation)."""
     c_in, mid, out = chans
     layers = [
         nn.ConvTranspose2d(c_in, mid, **conv),
@@ -82,9 +80,10 @@ class GranularityAwareDecoder(nn.Module):
           shallow_channels (int): C_s of the shallow embedding (160 TinyViT, 768/1024/1280 ViT).
         """
         super().__init__()
-        assert gad_fusion in GAD_FUSIONS, (
-            f"gad_fusion must be one of {GAD_FUSIONS}, got {gad_fusion!r}"
-        )
+        if gad_fusion not in GAD_FUSIONS:
+            raise ValueError(
+                f"model.net.gad_fusion must be one of {GAD_FUSIONS}, got {gad_fusion!r}"
+            )
         dim = transformer_dim
         self.transformer_dim = dim
         self.transformer = transformer
@@ -177,15 +176,13 @@ class GranularityAwareDecoder(nn.Module):
     def _upscale(
         self, src: torch.Tensor, shallow_embeddings: torch.Tensor | Sequence[torch.Tensor] | None
     ) -> torch.Tensor:
-        """Mask features B×32×4g×4g from the transformer's image tokens B×256×g×g
-        (``output_upscaling``; the shallow embeddings are not used here)."""
+        """Mask features B×32×4g×4g from the image tokens B×256×g×g (no shallow embedding here)."""
         return self.output_upscaling(src)
 
     def _edge_shallow(
         self, shallow: torch.Tensor | Sequence[torch.Tensor] | None, grid: tuple[int, int]
     ) -> torch.Tensor:
-        """The input of ``compress_vit_feat``: the shallow embedding, checked against the deep
-        ``grid`` (h, w); B×C_s×h×w."""
+        """The shallow embedding B×C_s×h×w for ``compress_vit_feat``, checked against ``grid``."""
         assert shallow is not None, f"gad_fusion={self.gad_fusion!r} needs the shallow embedding"
         assert shallow.shape[-2:] == grid, (
             f"shallow grid {tuple(shallow.shape[-2:])} != deep grid {grid}"

@@ -62,12 +62,14 @@ class IRSAM(nn.Module):
             logits, then sigmoid). See docs/model.md, "Edge branch".
         """
         super().__init__()
-        assert resize_mode in RESIZE_MODES, (
-            f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}"
-        )
-        assert edge_upsample in EDGE_UPSAMPLE, (
-            f"edge_upsample must be one of {EDGE_UPSAMPLE}, got {edge_upsample!r}"
-        )
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(
+                f"model.net.resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}"
+            )
+        if edge_upsample not in EDGE_UPSAMPLE:
+            raise ValueError(
+                f"model.net.edge_upsample must be one of {EDGE_UPSAMPLE}, got {edge_upsample!r}"
+            )
         self.edge_upsample = edge_upsample
         self.image_encoder = image_encoder
         self.pe_layer = pe_layer

@@ -53,9 +53,10 @@ def wpmd_width(index: int | str, widths: Sequence[int], unit: str) -> int:
     Returns:
       int: ``widths[index]``.
     """
-    assert 0 <= int(index) < len(widths), (
-        f"WPMD {unit} index {index} out of range [0, {len(widths)})"
-    )
+    if not 0 <= int(index) < len(widths):
+        raise ValueError(
+            f"WPMD {unit} index {index} is out of range [0, {len(widths)}) (model.net.wpmd_{unit}s)"
+        )
     return widths[int(index)]
 
 

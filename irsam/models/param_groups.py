@@ -45,7 +45,8 @@ def build_param_groups(
       list[dict]: torch optimiser groups with ``params``, ``lr``, ``weight_decay``, plus
         ``lr_scale`` (lr / base lr) and ``name`` (e.g. ``"layer3_decay"``), sorted by level.
     """
-    assert 0.0 < layer_decay <= 1.0, f"layer_decay must lie in (0, 1], got {layer_decay}"
+    if not 0.0 < layer_decay <= 1.0:
+        raise ValueError(f"model.layer_decay must lie in (0, 1], got {layer_decay}")
     encoder = model.image_encoder
     top = encoder.num_lr_layers
     groups: dict[tuple[int, bool], dict[str, Any]] = {}

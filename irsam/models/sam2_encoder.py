@@ -108,6 +108,12 @@ def import_sam2() -> SimpleNamespace:
     )
 
 
+def _check_size(size: str) -> None:
+    """Raise a ValueError unless ``size`` is a SAM 2 Hiera size."""
+    if size not in HIERA_SPECS:
+        raise ValueError(f"SAM 2 Hiera size must be one of {HIERA_SIZES}, got {size!r}")
+
+
 def hiera_stage_channels(size: str) -> tuple[int, ...]:
     """Channel widths of the four Hiera stage outputs (C, 2C, 4C, 8C).
 
@@ -116,7 +122,7 @@ def hiera_stage_channels(size: str) -> tuple[int, ...]:
     Returns:
       tuple[int, ...]: widths of stages 0-3 (strides 4, 8, 16, 32).
     """
-    assert size in HIERA_SPECS, f"SAM 2 Hiera size must be one of {HIERA_SIZES}, got {size!r}"
+    _check_size(size)
     dim = int(HIERA_SPECS[size]["embed_dim"])
     return tuple(dim * 2**i for i in range(4))
 
@@ -149,8 +155,9 @@ class Sam2HieraEncoder(nn.Module):
           ImportError: ``sam2`` is missing (the message names the extra).
         """
         super().__init__()
-        assert size in HIERA_SPECS, f"SAM 2 Hiera size must be one of {HIERA_SIZES}, got {size!r}"
-        assert img_size > 0, f"img_size must be positive, got {img_size}"
+        _check_size(size)
+        if img_size <= 0:
+            raise ValueError(f"model.net.encoder_size must be positive, got {img_size}")
         sam2 = import_sam2()
         spec = HIERA_SPECS[size]
         self.size = size
@@ -262,9 +269,7 @@ class Sam2GranularityAwareDecoder(GranularityAwareDecoder):
     def _upscale(
         self, src: torch.Tensor, shallow_embeddings: torch.Tensor | Sequence[torch.Tensor] | None
     ) -> torch.Tensor:
-        """SAM 2's upscaling of the image tokens B×256×h×w to mask features B×32×4h×4w, with
-        the skips from ``shallow_embeddings`` = (stride-4 level B×256×4h×4w, stride-8 level
-        B×256×2h×2w), which it checks."""
+        """SAM 2's upscaling of tokens B×256×h×w to B×32×4h×4w with the stride-4/8 FPN skips."""
         h, w = src.shape[-2:]
         assert shallow_embeddings is not None and len(shallow_embeddings) == 2, (
             "the SAM 2 decoder needs the (stride-4, stride-8) FPN levels as shallow embeddings"

@@ -32,12 +32,7 @@ def tiny_vit_stage_channels(embed_dims: Sequence[int]) -> tuple[int, ...]:
 
 
 class _ConvBN(nn.Sequential):
-    """Bias-free conv followed by BatchNorm, as ``Sequential(c=Conv2d, bn=BatchNorm2d)``.
-
-    While the BatchNorm is in eval mode (inference, or a frozen encoder) the forward folds it
-    into the convolution (``w·γ/σ``, bias ``β - μ·γ/σ``): one pass over the feature map instead
-    of two, with the same result up to float rounding. In training mode it runs conv then BN.
-    """
+    """Bias-free conv + BatchNorm (``c``, ``bn``), one folded conv while the BN is in eval mode."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B×C_in×H×W → B×C_out×H'×W'."""

@@ -58,8 +58,13 @@ class ViTEncoder(ImageEncoderViT):
           out_chans, grad_checkpointing, deep_only: as
             :class:`~irsam.models.tiny_vit.TinyViTEncoder`.
         """
-        assert len(global_attn_indexes) > 0, "need at least one global-attention block"
-        assert img_size % patch_size == 0, f"img_size {img_size} must be a multiple of {patch_size}"
+        if not global_attn_indexes:
+            raise ValueError("a ViT encoder needs at least one global-attention block")
+        if img_size % patch_size:
+            raise ValueError(
+                f"model.net.encoder_size={img_size} must be a multiple of the patch size "
+                f"{patch_size}"
+            )
         super().__init__(
             img_size=pretrain_img_size,
             patch_size=patch_size,

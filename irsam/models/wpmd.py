@@ -22,18 +22,13 @@ PAD_MODES = ("replicate", "reflect")
 
 
 def _wavelet_kernels(name: str) -> torch.Tensor:
-    """The four separable 2-D analysis kernels (LL, LH, HL, HH) of an orthogonal wavelet.
-
-    Arguments:
-      name (str): a PyWavelets name, e.g. ``"haar"``, ``"db2"``, ``"sym4"``, ``"coif1"``.
-    Returns:
-      torch.Tensor: 4×1×L×L float64 correlation kernels (L = filter length). With periodic
-        extension and stride 2 they form an orthonormal transform.
-    """
+    """The 4×1×L×L float64 analysis kernels (LL, LH, HL, HH) of an orthogonal wavelet ``name``."""
     wavelet = pywt.Wavelet(name)
-    assert wavelet.orthogonal, (
-        f"WPMD needs an orthogonal wavelet (exact inverse = adjoint); {name!r} is not orthogonal"
-    )
+    if not wavelet.orthogonal:
+        raise ValueError(
+            f"model.net.wpmd_wavelet={name!r} is not orthogonal: WPMD needs an orthogonal "
+            "wavelet (exact inverse = adjoint), e.g. haar, db2, sym4, coif1"
+        )
     low = torch.tensor(wavelet.rec_lo, dtype=torch.float64)
     high = torch.tensor(wavelet.rec_hi, dtype=torch.float64)
     bank = [torch.outer(a, b) for a, b in ((low, low), (low, high), (high, low), (high, high))]
@@ -95,12 +90,19 @@ class WPMD(nn.Module):
           init_step (float): initial step τ = sigmoid(θ), in (0, 1).
         """
         super().__init__()
-        assert channels > 0, f"channels must be positive, got {channels}"
-        assert iterations >= 1, f"iterations must be >= 1, got {iterations}"
-        assert refine in REFINE_TYPES, f"refine must be one of {REFINE_TYPES}, got {refine!r}"
-        assert pad_mode in PAD_MODES, f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}"
-        assert init_contrast > 0, f"init_contrast must be > 0, got {init_contrast}"
-        assert 0.0 < init_step < 1.0, f"init_step must lie in (0, 1), got {init_step}"
+        if refine not in REFINE_TYPES:
+            raise ValueError(f"model.net.wpmd_refine must be one of {REFINE_TYPES}, got {refine!r}")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(
+                f"model.net.wpmd_pad_mode must be one of {PAD_MODES}, got {pad_mode!r}"
+            )
+        if iterations < 1:
+            raise ValueError(f"model.net.wpmd_iterations must be >= 1, got {iterations}")
+        if channels <= 0 or init_contrast <= 0 or not 0.0 < init_step < 1.0:
+            raise ValueError(
+                "WPMD needs channels > 0, init_contrast > 0 and init_step in (0, 1); got "
+                f"{channels}, {init_contrast}, {init_step}"
+            )
         self.channels = channels
         self.wavelet = wavelet
         self.iterations = iterations
@@ -180,15 +182,7 @@ class WPMD(nn.Module):
     def _wavelet_step(
         self, u: torch.Tensor, contrast: torch.Tensor, step: torch.Tensor
     ) -> torch.Tensor:
-        """One shrinkage step through :meth:`dwt` / :meth:`idwt` (any orthogonal wavelet).
-
-        Arguments:
-          u (torch.Tensor): B×C×H×W, H and W even.
-          contrast (torch.Tensor): k per channel, C values > 0.
-          step (torch.Tensor): τ in (0, 1), a scalar.
-        Returns:
-          torch.Tensor: B×C×H×W after shrinking the detail bands by ``1 - τ·g``.
-        """
+        """One shrinkage step on B×C×H×W (H, W even) through :meth:`dwt` / :meth:`idwt`."""
         coeffs = self.dwt(u)
         if self.diffusion:
             approx, detail = coeffs[:, :, :1], coeffs[:, :, 1:]
@@ -200,15 +194,11 @@ class WPMD(nn.Module):
     def _haar_step(
         self, u: torch.Tensor, contrast: torch.Tensor, step: torch.Tensor
     ) -> torch.Tensor:
-        """:meth:`_wavelet_step` for the Haar wavelet in closed form, on 2×2 pixel blocks.
-
-        The Haar approximation of a block is its mean m (times 2), and the three detail bands
-        hold the rest: their squared sum is Σ(u - m)² over the block, and shrinking all three by
-        ``f = 1 - τ·g`` then inverting gives ``u - τ·g·(u - m)``. Same result as the
-        convolution path up to float rounding, with a few element-wise passes instead of a
-        grouped convolution, a transposed one and a concatenation. Arguments and result as
-        :meth:`_wavelet_step`.
-        """
+        """:meth:`_wavelet_step` for the Haar wavelet in closed form on 2×2 pixel blocks."""
+        # The Haar approximation of a 2×2 block is its mean m (times 2) and the three detail
+        # bands hold the rest: their squared sum is Σ(u - m)², and shrinking them by
+        # f = 1 - τ·g then inverting gives u - τ·g·(u - m): the convolution path's result up to
+        # float rounding, in a few element-wise passes.
         if not self.diffusion:
             return u
         b, c, h, w = u.shape

@@ -348,13 +348,11 @@ class SamModelBackbone(EncoderBackboneBase):
         input_hw: tuple[int, int],
         orig_hw: tuple[int, int],
     ) -> torch.Tensor:
-        """Prompt encoder + mask decoder (single mask output) + postprocessing → h×w logits.
-
-        The prompt's original pixels are mapped as ``apply_coords``; an input of side s < S
-        (read off the embedding, fast mode) is expressed on the S scale (× S/s), so the prompt
-        encoder's normalisation by S gives the same position. Such an embedding gets the
-        positional encoding of its own grid, and its logits are upsampled to its own side.
-        """
+        """Prompt encoder + mask decoder (one mask) + postprocessing of one prompt → h×w logits."""
+        # The prompt's pixels are mapped as SAM's apply_coords; an input of side s < S (read off the
+        # embedding, fast mode) is expressed on the S scale (× S/s), so the prompt encoder's
+        # normalisation by S gives the same position. Such an embedding gets the positional
+        # encoding of its own grid, and its logits are upsampled to its own side.
         side = self._input_side(embedding)
         xy = torch.tensor(prompt, dtype=torch.float32, device=self.device).view(-1, 2)
         scale = torch.tensor(
@@ -418,10 +416,6 @@ class SamModelBackbone(EncoderBackboneBase):
           torch.Tensor: orig_h×orig_w float32 logits (foreground iff > 0).
         """
         return self._decode(embedding, box_xyxy, input_hw, orig_hw)
-
-
-SamBackboneBase = SamModelBackbone
-"""Alias of :class:`SamModelBackbone`, the base of backbones that bring their own ``_encode``."""
 
 
 class IrsamEncoderBackbone(SamModelBackbone):
@@ -610,9 +604,11 @@ def build_debug_sam(
         TwoWayTransformer,
     )
 
-    assert img_size % patch_size == 0, (
-        f"debug SAM needs img_size divisible by patch_size={patch_size}, got {img_size}"
-    )
+    if img_size % patch_size:
+        raise ValueError(
+            f"the debug SAM needs an input side divisible by patch_size={patch_size} "
+            f"(backbone.encoder_size), got {img_size}"
+        )
     grid = img_size // patch_size
     encoder = ImageEncoderViT(
         img_size=img_size,
@@ -643,11 +639,11 @@ def build_debug_sam(
     return Sam(image_encoder=encoder, prompt_encoder=prompt_encoder, mask_decoder=decoder).eval()
 
 
-def _prompt_sam(encoder: str, checkpoint: str | None, image_size: int = 1024) -> Sam:
+def _prompt_sam(encoder: str, checkpoint: str | None, encoder_size: int) -> Sam:
     """``irsam.models.build_prompt_sam`` (imported lazily)."""
     from irsam.models import build_prompt_sam
 
-    return build_prompt_sam(encoder=encoder, checkpoint=checkpoint, image_size=image_size)
+    return build_prompt_sam(encoder=encoder, checkpoint=checkpoint, encoder_size=encoder_size)
 
 
 def _load_irsam_net(irsam_checkpoint: str) -> nn.Module:
@@ -672,8 +668,7 @@ def build_backbone(
     precision: Precision = "32",
     compile: bool = False,
     seed: int = 0,
-    debug_img_size: int = 256,
-    image_size: int = 1024,
+    encoder_size: int = 1024,
 ) -> EncoderBackboneBase:
     """Build the one-shot backbone from the ``backbone:`` config block.
 
@@ -694,9 +689,9 @@ def build_backbone(
       precision (str): ``"32"`` or ``"bf16"``.
       compile (bool): ``torch.compile`` the encoder.
       seed (int): seed of the random initialisation (random weights only).
-      debug_img_size (int): encoder input side of the ``debug`` model.
-      image_size (int): encoder input side S of ``tiny`` / ``vit_*`` (1024, the checkpoints'
-        native size; smaller values only for tests: the weights load, the features differ).
+      encoder_size (int): encoder input side S of ``tiny``, ``vit_*``, ``debug`` and of the
+        MobileSAM of ``irsam_ppcf=mobile_sam`` (1024, the checkpoints' native size; smaller values
+        only for tests and ``debug``: the weights load, the features differ).
     Returns:
       EncoderBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
     """
@@ -727,9 +722,11 @@ def build_backbone(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if encoder == "debug":
-                sam = build_debug_sam(img_size=debug_img_size)
+                sam = build_debug_sam(img_size=encoder_size)
             else:
-                sam = _prompt_sam("tiny" if encoder == "irsam" else encoder, checkpoint, image_size)
+                sam = _prompt_sam(
+                    "tiny" if encoder == "irsam" else encoder, checkpoint, encoder_size
+                )
         if encoder == "irsam":
             irsam_encoder = _load_irsam_net(irsam_checkpoint).image_encoder
             backbone = IrsamEncoderBackbone(irsam_encoder, sam, **encoder_args)

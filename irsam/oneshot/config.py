@@ -1,10 +1,12 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Parameters of the one-shot segmenter (LFM + PPCF + TLE).
+"""Parameters of the one-shot segmenter (LFM + PPCF + TLE), documented field by field below.
 
-The Hydra group ``conf/oneshot/`` has exactly these fields (docs/oneshot.md, "Modes"):
-``code.yaml`` (the default) holds the authors' parameters (D-IceIce/one-shot-IRSTS) with their
-quirks fixed, ``faithful.yaml`` reproduces the authors' code quirk for quirk, ``paper.yaml`` the
-paper text (arXiv 2408.04823) and ``fast.yaml`` our reduced-size encoder [ours].
+The defaults of :class:`OneShotConfig` are the ``code`` preset: the authors' parameters
+(D-IceIce/one-shot-IRSTS) with their two quirks fixed. :func:`register_presets` stores them in
+Hydra's ConfigStore as ``oneshot/code``, the base of the other presets of ``conf/oneshot/``, which
+list only what they change: ``faithful.yaml`` (the authors' code quirk for quirk), ``paper.yaml``
+(the paper text, arXiv 2408.04823) and ``fast.yaml`` (reduced-size encoder inputs) [ours]; see
+docs/oneshot.md, "Modes". "[ours]" marks choices that are neither the paper nor the authors' code.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from hydra.core.config_store import ConfigStore
 
 WindowFrom = Literal["height", "min_side"]
 PeakMode = Literal["multi", "argmax"]
@@ -27,80 +31,78 @@ LfmSource = Literal["tiles", "frame"]
 
 @dataclass
 class OneShotConfig:
-    """All parameters of :class:`irsam.oneshot.OneShotSegmenter`.
+    """All parameters of :class:`irsam.oneshot.OneShotSegmenter` (the ``oneshot:`` config node).
 
-    Arguments:
-      window_divisors (tuple[int, ...]): TLE window sizes are ``even(base // d)`` for each ``d``;
-        (6, 5, 4) is the authors' code, (2, 3, 4) the paper text.
-      window_from (str): ``height`` (code: both sides from the frame height) or ``min_side``.
-      overlap (float): tile overlap fraction in [0, 1); the stride is ``int((1 - overlap) * L)``.
-      ref_component (str): ``first`` centres the reference window on the first connected
-        component of the mask (raster order, code); ``all`` gives every component its own window
-        and prototype, combined like few-shot shots [ours].
-      ref_connectivity (int): 4 (the authors' labelling) or 8: connectivity of the components
-        of the reference mask whose centre places the reference window.
-      ref_mask_downsample (str): mask → feature grid rule. ``bicubic`` (code) and ``bilinear``
-        (PerSAM) normalise the resized 0–255 mask with SAM's channel-0 mean/std, downsample it
-        and keep cells > 0; ``area`` weights cells by their target coverage [ours].
-      ref_mask_padding (str): how the mask is padded to S×S before the downsample.
-        ``zero_after_norm`` (authors): zeros after the mean/std normalisation, so the pad reads
-        as a value between background and target and bicubic ringing marks cells at the pad
-        edge as target; ``background`` [ours]: the pad carries the background value.
-      resize_backend (str): resize of tiles, crops and the reference mask to the encoder input:
-        ``pil`` (authors: 8-bit images through PIL's bilinear filter, values rounded to
-        integers) or ``torch`` (float bilinear, antialiased when shrinking).
-      peak_mode (str): ``multi`` (code: ``peak_local_max``) or ``argmax`` (paper).
-      peak_rel_threshold (float): ``multi`` keeps peaks > rel · max(C).
-      peak_min_distance (int): ``multi`` minimum distance between peaks, px.
-      peak_exclude_border (int | bool): border band (px) with no peaks; ``True`` = the min
-        distance (skimage's default), ``False``/0 disables. Applies to both peak modes.
-      ppcf (bool): crop an L×L window around each peak before prompting SAM (PPCF). ``False``
-        prompts SAM on the full frame at the peak (Table II ablation).
-      faithful_point_order (bool): ``True`` reproduces the authors' bug of passing the local
-        prompt as (row, col) where SAM reads (x, y); only differs for crops clipped at a border.
-        ``False`` (default) passes the correct (x, y).
-      max_area_ratio (float | None): TLE drops candidate masks with area ≥ ratio · H · W; None
-        disables the filter.
-      min_votes (int): TLE keeps pixels covered by at least this many candidate masks.
-      point_annotation_window (str): point/box reference → mask on the ``smallest`` TLE window or
-        on all windows with the TLE ``vote`` [ours].
-      annotation_area_fallback (bool): when the SAM mask of a point/box reference is empty or
-        fails the area filter, use a 3×3 disk at the point (the box itself for a box) [ours].
-      shots_reduce (str): few-shot: ``mean`` of the per-shot prototypes or ``max`` over shots of
-        the similarity maps.
-      chunk_size (int): images per encoder call.
-      lfm_encoder_size (int | None): [ours, fast mode] encoder input side S' used for the LFM
-        tiles and the reference prototypes (a multiple of 16; the grid is S'/16); None = the
-        backbone's own input (1024 for MobileSAM). PPCF always uses the backbone's input.
-      ppcf_encoder_size (int | None): [ours, fast mode] encoder input side of the PPCF crops
-        (a multiple of 16; SAM's decoder then runs on the (s/16)² grid); None = the backbone's.
-      lfm_source (str): ``tiles`` (the method: every L×L tile encoded on its own) or ``frame``
-        [ours, ablation]: the whole frame is encoded once (longest side to ``lfm_encoder_size``)
-        and matched on its features with one prototype from the whole reference frame.
+    Each field is described by the comment above it. Invalid values raise a ValueError naming
+    ``oneshot.<field>``.
     """
 
+    # TLE window sides are even(base // d) for each divisor d: (6, 5, 4) is the authors' code
+    # (80, 96, 120 px at H = 480), (2, 3, 4) the paper text.
     window_divisors: tuple[int, ...] = (6, 5, 4)
+    # base of the window sides: "height" (code: both sides from the frame height) | "min_side".
     window_from: WindowFrom = "height"
+    # tile overlap fraction in [0, 1); the tile stride is int((1 - overlap) * L).
     overlap: float = 0.1
+    # "first": the reference window is centred on the first connected component of the mask
+    # (raster order, code) | "all": every component gets its own window and prototype, combined
+    # like few-shot shots [ours].
     ref_component: RefComponent = "first"
+    # connectivity of the reference-mask components that place the reference window: 4 (the
+    # authors' labelling) | 8.
     ref_connectivity: int = 4
+    # mask -> embedding grid: "bicubic" (code) or "bilinear" (PerSAM) downsample the resized 0-255
+    # mask normalised with SAM's channel-0 mean/std and keep cells > 0 | "area" weights cells by
+    # their target coverage [ours].
     ref_mask_downsample: MaskDownsample = "bicubic"
+    # padding of the mask to S x S before the downsample: "background" [ours] (the pad carries the
+    # background value) | "zero_after_norm" (authors: zeros after the normalisation, so bicubic
+    # ringing marks cells at the pad edge as target).
     ref_mask_padding: MaskPadding = "background"
+    # resize of tiles, crops and the reference mask to the encoder input: "torch" (float bilinear,
+    # antialiased when shrinking) | "pil" (authors: 8-bit images through PIL's bilinear filter).
     resize_backend: ResizeBackend = "torch"
+    # "multi" (code: skimage peak_local_max, every local maximum) | "argmax" (paper: the single
+    # highest point of the confidence map).
     peak_mode: PeakMode = "multi"
+    # multi: peaks must exceed this fraction of the map maximum.
     peak_rel_threshold: float = 0.9
+    # multi: minimum distance between peaks, px.
     peak_min_distance: int = 20
+    # border band (px) without peaks, both peak modes: True = peak_min_distance (skimage's
+    # default), False / 0 = none.
     peak_exclude_border: int | bool = True
+    # PPCF: segment an L x L crop around each peak; False prompts SAM on the full frame at the peak
+    # (Table II ablation).
     ppcf: bool = True
+    # True reproduces the authors' local prompt passed as (row, col) where SAM reads (x, y); it
+    # differs only for crops clipped at a border. False passes the correct (x, y).
     faithful_point_order: bool = False
+    # TLE drops candidate masks with area >= ratio * H * W (51.8 px at 480 x 720); None disables
+    # the filter.
     max_area_ratio: float | None = 1.5e-4
+    # TLE: a pixel is target when at least this many candidate masks cover it.
     min_votes: int = 2
+    # point / box reference -> mask on the "smallest" TLE window | on all windows with the TLE
+    # "vote" [ours].
     point_annotation_window: PointWindow = "smallest"
+    # an empty or oversized point / box reference mask falls back to a 3 x 3 patch at the point
+    # (the box itself for a box) [ours].
     annotation_area_fallback: bool = True
+    # few-shot or several components: "mean" of the per-shot prototypes | "max" over shots of the
+    # similarity maps.
     shots_reduce: ShotsReduce = "mean"
+    # images per encoder call (all tiles of all windows share batches).
     chunk_size: int = 32
+    # [ours, fast mode] encoder input side S' of the LFM tiles and the reference prototypes (a
+    # multiple of 16; grid S'/16); None = the backbone's own (1024 for MobileSAM).
     lfm_encoder_size: int | None = None
+    # [ours, fast mode] encoder input side of the PPCF crops (a multiple of 16; SAM's decoder then
+    # runs on the (s/16)^2 grid); None = the backbone's own.
     ppcf_encoder_size: int | None = None
+    # "tiles" (the method: every L x L tile encoded on its own) | "frame" [ours, ablation]: the
+    # whole frame encoded once (longest side to lfm_encoder_size) and matched with one prototype
+    # from the whole reference frame.
     lfm_source: LfmSource = "tiles"
 
     def __post_init__(self) -> None:
@@ -165,3 +167,18 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     if get_origin(hint) is Literal
 }
 """The allowed values of every string option, read from its ``Literal`` type."""
+
+
+def register_presets() -> None:
+    """Store the defaults of :class:`OneShotConfig` in Hydra's ConfigStore as ``oneshot/code``.
+
+    The other presets of ``conf/oneshot/`` start from it (``defaults: [code, _self_]``), and
+    ``conf/oneshot.yaml`` selects it by default. The node is plain (values, no types): the
+    ``Literal`` choices are checked when :meth:`OneShotConfig.from_mapping` builds the config.
+    """
+    ConfigStore.instance().store(
+        group="oneshot", name="code", node=dataclasses.asdict(OneShotConfig())
+    )
+
+
+register_presets()

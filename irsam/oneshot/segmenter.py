@@ -325,11 +325,9 @@ class OneShotSegmenter(nn.Module):
         return [torch.stack(m) for m in maps]
 
     def _frame_confidence_maps(self, frame: torch.Tensor) -> torch.Tensor:
-        """``lfm_source=frame`` [ours]: encode the whole frame once and match on its grid.
-
-        The similarity map on the g×g grid is upsampled to the encoder input, its padding is
-        cut off and the rest resized to H×W (bilinear); one map per window's prototype.
-        """
+        """``lfm_source=frame`` [ours]: one map per window's prototype, the frame encoded once."""
+        # The similarity map on the g×g grid is upsampled to the encoder input, its padding cut
+        # off and the rest resized to H×W (bilinear).
         ref = self._require_reference()
         hw = (int(frame.shape[1]), int(frame.shape[2]))
         size = self.lfm_size

@@ -9,15 +9,21 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from irsam.callbacks import PredictionWriter
-from irsam.compare import split_table
-from irsam.data.protocols import protocol_line, protocol_record
-from irsam.lit_module import IRSAMLitModule
-from irsam.metrics_report import metric_rules, write_pd_fa_curve, write_report
+from irsam.data.protocols import protocol_record
+from irsam.lit_module import IRSAMLitModule, checkpoint_sizes
+from irsam.metrics.compare import split_table
+from irsam.metrics.report import (
+    metric_rules,
+    metrics_table,
+    protocol_line,
+    write_pd_fa_curve,
+    write_report,
+    write_results,
+)
 from irsam.models import count_parameters
-from irsam.tasks.report import metrics_table, write_results
+from irsam.outputs import PredictionWriter
+from irsam.tasks.runner import instantiate_group, task_wrapper
 from irsam.utils import ensure_writable_dir, get_logger
-from irsam.utils.config import instantiate_group, task_wrapper
 
 log = get_logger(__name__)
 
@@ -55,18 +61,18 @@ def checkpoint_data_options(cfg: DictConfig, module: IRSAMLitModule) -> dict[str
     """Loader options a checkpoint was trained with, overridden by the ones the user set.
 
     Arguments:
-      cfg (DictConfig): config with optional ``image_size`` and ``high_bit_norm`` keys (null =
+      cfg (DictConfig): config with optional ``loader_size`` and ``high_bit_norm`` keys (null =
         the checkpoint's).
       module (IRSAMLitModule): from :meth:`IRSAMLitModule.from_checkpoint`.
     Returns:
-      dict: ``image_size`` and ``high_bit_norm`` (and, when stored, ``eval_resize``,
-      ``pad_divisor``, ``pad_value``).
+      dict: ``loader_size`` (the user's, else :func:`~irsam.lit_module.checkpoint_sizes`) and
+      ``high_bit_norm`` (and, when stored, ``eval_resize``, ``pad_divisor``, ``pad_value``).
     """
     stored = module.datamodule_hparams
     options = {
         key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored
     }
-    options["image_size"] = int(cfg.get("image_size") or stored.get("image_size") or 512)
+    options["loader_size"] = int(cfg.get("loader_size") or checkpoint_sizes(module)[0])
     options["high_bit_norm"] = cfg.get("high_bit_norm") or stored.get("high_bit_norm", "percentile")
     return options
 
@@ -87,8 +93,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    cfg.dataset.image_size = checkpoint_data_options(cfg, model)["image_size"]
-    datamodule = hydra.utils.instantiate(cfg.dataset)
+    loader_size = checkpoint_data_options(cfg, model)["loader_size"]
+    datamodule = hydra.utils.instantiate(cfg.dataset, loader_size=loader_size)
     datamodule.setup("test")  # here too, not only in the (possibly spawned) test processes
 
     output_dir = ensure_writable_dir(cfg.paths.output_dir, "evaluation output folder")

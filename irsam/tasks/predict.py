@@ -19,17 +19,17 @@ import lightning as L
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from irsam.callbacks import PredictionWriter
 from irsam.data.collate import collate_irstd
 from irsam.data.dataset import IRSTDDataset
 from irsam.data.layouts import collect_samples
 from irsam.data.preflight import drop_unreadable
 from irsam.data.streams import open_stream
 from irsam.lit_module import IRSAMLitModule
+from irsam.metrics.report import metrics_table, write_results
+from irsam.outputs import PredictionWriter
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
-from irsam.tasks.report import metrics_table, write_results
+from irsam.tasks.runner import task_wrapper
 from irsam.utils import get_logger
-from irsam.utils.config import task_wrapper
 
 log = get_logger(__name__)
 
@@ -68,7 +68,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         dataset: Any = IRSTDDataset(
             samples,
             stage="eval",
-            image_size=options["image_size"],
+            loader_size=options["loader_size"],
             eval_resize=options.get("eval_resize", "resize"),
             pad_divisor=options.get("pad_divisor", 32),
             pad_value=options.get("pad_value", 128.0),
@@ -77,7 +77,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         )
     else:  # an image, a folder of frames, a video, a multi-page TIFF or a .npy stack, streamed
         dataset = source = open_stream(
-            cfg.input, options["image_size"], options["high_bit_norm"], on_error=cfg.on_error
+            cfg.input, options["loader_size"], options["high_bit_norm"], on_error=cfg.on_error
         )
     loader = DataLoader(
         dataset,

@@ -11,19 +11,13 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from irsam.callbacks import AtomicCheckpointIO, ResumeState
 from irsam.lit_module import IRSAMLitModule
+from irsam.metrics.report import metrics_table
 from irsam.models import count_parameters
-from irsam.tasks.report import metrics_table
+from irsam.resume import AtomicCheckpointIO, ResumeState, experiment_identity, resolve_ckpt_path
+from irsam.tasks.runner import instantiate_group, metric_value, task_wrapper
 from irsam.utils import get_logger
 from irsam.utils.atomic import ensure_writable_dir
-from irsam.utils.config import (
-    experiment_identity,
-    instantiate_group,
-    metric_value,
-    resolve_ckpt_path,
-    task_wrapper,
-)
 
 log = get_logger(__name__)
 

@@ -1,5 +1,6 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Small shared helpers: rank-aware logging, atomic file writes, parameter counts."""
+"""Small ground-floor helpers (no other irsam module imported): rank-aware logging, atomic file
+writes."""
 
 from irsam.utils.atomic import (
     OutputWriteError,

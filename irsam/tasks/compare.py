@@ -1,0 +1,47 @@
+# Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
+"""``irsam-compare``: several ``results.json`` side by side as one Markdown table
+(:func:`irsam.metrics.compare.compare_markdown`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from irsam.metrics.compare import MixedProtocolError, compare_markdown, load_results
+from irsam.metrics.report import TABLE_METRICS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``irsam-compare RESULTS [RESULTS ...] [--labels ...] [--metrics ...]
+    [--allow-mixed]`` writes the comparison table to stdout.
+
+    Arguments:
+      argv (Sequence[str] | None): arguments (None: ``sys.argv[1:]``).
+    Returns:
+      int: 0 on success, 2 when a file is missing or runs of different rules would share a
+      column.
+    """
+    parser = argparse.ArgumentParser(
+        prog="irsam-compare", description="Print evaluation results side by side (Markdown)."
+    )
+    parser.add_argument("results", nargs="+", help="results.json files or run folders")
+    parser.add_argument("--labels", nargs="+", default=None, help="row label of each run")
+    parser.add_argument("--metrics", nargs="+", default=list(TABLE_METRICS))
+    parser.add_argument(
+        "--allow-mixed", action="store_true", help="print mixed rules/test sets, marked with †"
+    )
+    args = parser.parse_args(argv)
+    try:
+        table = compare_markdown(
+            load_results(args.results), args.labels, args.metrics, args.allow_mixed
+        )
+    except (MixedProtocolError, FileNotFoundError) as error:
+        sys.stderr.write(f"irsam-compare: {error}\n")
+        return 2
+    sys.stdout.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
