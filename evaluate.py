@@ -1,7 +1,10 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Evaluate a checkpoint: `python evaluate.py ckpt_path=... dataset=nuaa_sirst`.
+"""Evaluate a checkpoint: `python evaluate.py ckpt_path=... dataset=nuaa_sirst`; installed:
+`irsam-evaluate`.
 
 Logic in irsam.tasks.evaluate."""
+
+import sys
 
 import hydra
 import rootutils
@@ -10,6 +13,7 @@ from omegaconf import DictConfig
 rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
 
 from irsam.tasks.evaluate import evaluate
+from irsam.tasks.runner import check_command_line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate.yaml")
@@ -19,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:])
     main()

@@ -1,7 +1,9 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Train IRSAM: `python train.py dataset=nudt_sirst` (see README.md).
+"""Train IRSAM: `python train.py dataset=nudt_sirst` (see README.md); installed: `irsam-train`.
 
-Logic lives in irsam.tasks.train."""
+Logic lives in irsam.tasks.train; irsam.tasks.cli holds the installed command."""
+
+import sys
 
 import hydra
 import rootutils
@@ -9,15 +11,16 @@ from omegaconf import DictConfig
 
 rootutils.setup_root(__file__, indicator=".project-root", pythonpath=True)
 
-from irsam.tasks.train import train
+from irsam.tasks.cli import run_train
+from irsam.tasks.runner import check_command_line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
     """Train, test the best checkpoint, and return the optimised metric for sweeps."""
-    _, objects = train(cfg)
-    return objects.get("optimized_metric")
+    return run_train(cfg)
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:])
     main()

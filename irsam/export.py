@@ -1,5 +1,5 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Export of the prompt-free network to ONNX (and ``torch.export``), with a numerical check.
+"""Export of the prompt-free network to ONNX, ``torch.export`` or a model folder, each checked.
 
 The exported graph takes ``images`` B×3×H×W float32 RGB on the 0–255 scale (any B, H, W:
 all three axes are dynamic) and returns ``mask_logits`` B×1×H×W (logits; threshold at 0 for
@@ -7,12 +7,16 @@ probability 0.5). SAM's normalisation and the resize to the internal resolution 
 the graph, exactly as in :meth:`IRSAM.forward`. ``onnx`` and ``onnxruntime`` are optional
 dependencies (``pip install irsam[export]``), imported when needed. See ``docs/peft-export.md``;
 TensorRT users build an engine from the ONNX file with ``trtexec --onnx=model.onnx --fp16``.
+The model folder (``format=pretrained``, :mod:`irsam.pretrained`) is PyTorch without pickle:
+``config.json`` + ``model.safetensors``, read by :class:`irsam.predictor.Predictor`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,44 +27,32 @@ from torch.nn import functional as F
 
 from irsam.models.irsam import IRSAM
 from irsam.models.peft import has_peft, merge_peft
-from irsam.utils import get_logger
+from irsam.models.resize import traceable_resize_to_square
+from irsam.utils import atomic_path, get_logger
 
 log = get_logger(__name__)
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "mask_logits"
-FORMATS = ("onnx", "torch_export")
+FORMATS = ("onnx", "torch_export", "pretrained")
 METADATA_PREFIX = "irsam."
+EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "onnxscript", "onnx_ir")
+"""Loggers of the exporters, held at WARNING by :func:`quiet_exporters` (the ONNX exporter's graph
+passes log hundreds of INFO lines)."""
 
 
 class ExportError(RuntimeError):
     """An export failed its check, or an exported file is not an irsam prompt-free network."""
 
 
-def nearest_indices(length: int | torch.SymInt, size: int) -> torch.Tensor:
-    """Source rows (or columns) of PyTorch's nearest resize from ``length`` to ``size``.
-
-    Same float32 rule as ``F.interpolate(mode="nearest")``: ``floor(i · (length / size))``,
-    clamped to ``length − 1``. Written as plain tensor ops, the exported graph gathers exactly the
-    pixels torch picks (the exporter's ONNX ``Resize`` rounds some ratios, e.g. 50 → 64, to the
-    neighbouring pixel).
-
-    Arguments:
-      length (int | SymInt): input length (may be symbolic while exporting).
-      size (int): output length.
-    Returns:
-      torch.Tensor: ``size`` int64 indices into the input.
-    """
-    scale = torch.scalar_tensor(length, dtype=torch.float32) / size
-    index = (torch.arange(size, dtype=torch.float32) * scale).floor().long()
-    return index.clamp(max=length - 1)
-
-
 class PromptFreeNetwork(nn.Module):
     """Export wrapper: images → mask logits only (a plain tensor, as exporters want).
 
-    It computes :meth:`IRSAM.forward`'s mask logits with the nearest resize written as an index
-    gather (:func:`nearest_indices`), so that ONNX runtimes reproduce it exactly.
+    It computes :meth:`IRSAM.forward`'s mask logits with the resize to the internal resolution
+    written without branches on the frame size
+    (:func:`~irsam.models.resize.traceable_resize_to_square`: nearest growth as an index gather
+    that ONNX runtimes reproduce exactly, antialiased shrinking of frames larger than S), so one
+    graph with dynamic height and width serves every frame size.
 
     Arguments:
       net (IRSAM): the network (eval mode; adapters merged).
@@ -78,12 +70,9 @@ class PromptFreeNetwork(nn.Module):
           torch.Tensor: B×1×H×W mask logits.
         """
         net = self.net
-        if net.resize_mode != "nearest":
-            return net(images)[OUTPUT_NAME]
-        size = net.img_size
-        rows = nearest_indices(images.shape[2], size).to(images.device)
-        cols = nearest_indices(images.shape[3], size).to(images.device)
-        deep, shallow = net.encode(images.index_select(2, rows).index_select(3, cols))
+        deep, shallow = net.encode(
+            traceable_resize_to_square(images, net.img_size, net.resize_mode)
+        )
         outputs = net.mask_decoder(
             image_embeddings=deep,
             image_pe=net.pe_layer((deep.shape[-2], deep.shape[-1])).unsqueeze(0).to(deep.dtype),
@@ -401,9 +390,67 @@ def export_torch(
             (example_images(2, *_trace_size(example_size, model.net.img_size)),),
             dynamic_shapes={"images": _dynamic_shapes()[INPUT_NAME]},
         )
-    torch.export.save(program, str(path))
+    with atomic_path(path, "exported model") as tmp, open(tmp, "wb") as handle:
+        torch.export.save(program, handle)
     log.info("wrote %s (torch.export, dynamic batch/height/width)", path)
     return path
+
+
+def export_pretrained(
+    ckpt_path: str | os.PathLike, output: str | os.PathLike, *, atol: float, rtol: float
+) -> dict[str, Any]:
+    """Write a model folder (:mod:`irsam.pretrained`) and check that it rebuilds the checkpoint's
+    network: both run on one image at the training loader size.
+
+    Arguments:
+      ckpt_path (str | PathLike): the ``train.py`` checkpoint.
+      output (str | PathLike): the model folder to write.
+      atol (float): absolute logit tolerance of the check (PEFT merging rounds).
+      rtol (float): tolerance relative to the largest |logit|.
+    Returns:
+      dict[str, Any]: ``output``, ``format`` and the ``check`` row.
+    Raises:
+      ExportError: the rebuilt network disagrees beyond the tolerance.
+    """
+    from irsam.lit_module import IRSAMLitModule, checkpoint_sizes
+
+    module = IRSAMLitModule.from_checkpoint(ckpt_path)
+    folder = module.save_pretrained(output)
+    rebuilt = IRSAMLitModule.from_checkpoint(folder)
+    size = checkpoint_sizes(module)[0]
+    images = example_images(1, size, size, seed=1)
+    with torch.no_grad():
+        expected = module(images)[OUTPUT_NAME]
+        actual = rebuilt(images)[OUTPUT_NAME]
+    diff = float((actual - expected).abs().max())
+    limit = atol + rtol * float(expected.abs().max())
+    if not np.isfinite(diff) or diff > limit:
+        raise ExportError(
+            f"{folder}: the model folder's network disagrees with {ckpt_path} on a 1×3×{size}×"
+            f"{size} input: max |diff| {diff:.3g} > {limit:.3g}. Report the model config."
+        )
+    log.info("wrote the model folder %s (matches the checkpoint: max |diff| %.3g)", folder, diff)
+    check = {"batch": 1, "height": size, "width": size, "max_abs_diff": diff, "limit": limit}
+    return {"output": str(folder), "format": "pretrained", "check": [check]}
+
+
+@contextlib.contextmanager
+def quiet_exporters(verbose: bool = False) -> Iterator[None]:
+    """Hold the exporters' loggers (:data:`EXPORTER_LOGGERS`) at WARNING inside the block, then
+    restore their levels.
+
+    Arguments:
+      verbose (bool): True leaves the loggers alone (their INFO lines are shown).
+    """
+    loggers = [] if verbose else [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def run_export(
@@ -418,12 +465,14 @@ def run_export(
     atol: float = 1e-3,
     rtol: float = 1e-3,
 ) -> dict[str, Any]:
-    """Load a checkpoint, export it, and (ONNX) check it against torch.
+    """Load a checkpoint, export it, and (ONNX, model folder) check it against torch.
 
     Arguments:
       ckpt_path (str | PathLike): the ``train.py`` checkpoint.
-      output (str | PathLike): destination file (``.onnx`` or ``.pt2``).
-      format (str): ``onnx`` or ``torch_export``.
+      output (str | PathLike): destination file (``.onnx`` or ``.pt2``), or folder
+        (``pretrained``).
+      format (str): ``onnx``, ``torch_export`` or ``pretrained`` (a model folder:
+        :func:`export_pretrained`).
       loader_size (int | None): side of the tracing example; None = the checkpoint's training
         loader size.
       opset (int): ONNX opset.
@@ -433,10 +482,13 @@ def run_export(
       atol (float): absolute logit tolerance of the check.
       rtol (float): tolerance relative to the largest |logit|.
     Returns:
-      dict[str, Any]: ``output``, ``format`` and, for ONNX, the ``check`` rows.
+      dict[str, Any]: ``output``, ``format`` and, for ONNX and model folders, the ``check``
+      rows.
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r} is not one of {FORMATS}.")
+    if format == "pretrained":
+        return export_pretrained(ckpt_path, output, atol=atol, rtol=rtol)
     net, train_size = load_network(ckpt_path)
     size = int(loader_size or train_size)
     model = prepare_for_export(net)

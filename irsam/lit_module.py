@@ -9,9 +9,11 @@ stored in every checkpoint, rebuild the module with :meth:`IRSAMLitModule.from_c
 
 from __future__ import annotations
 
+import copy
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -27,9 +29,12 @@ from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
 from irsam.models.peft import (
     adapter_state_dict,
     apply_peft,
+    has_peft,
     load_adapter_state_dict,
+    merge_peft,
     require_base_weights,
 )
+from irsam.pretrained import read_model_folder, write_model_folder
 from irsam.utils.containers import plain_container
 
 CONFIG_KEYS = (
@@ -43,8 +48,16 @@ CONFIG_KEYS = (
     "metrics",
     "pd_fa_thresholds",
     "peft",
+    "pretrained_weights",
 )
 """Constructor arguments of :class:`IRSAMLitModule`, all stored in its checkpoints."""
+
+FOLDER_TARGETS = ("irsam.models.", "irsam.losses.")
+"""The only ``_target_`` prefixes a model folder's config may name: reading a folder builds
+irsam's own networks and losses, never other code."""
+
+LOADER_KEYS = ("loader_size", "high_bit_norm", "eval_resize", "pad_divisor", "pad_value")
+"""The datamodule hyperparameters that prepare images for inference (a model folder keeps them)."""
 
 
 SIZE_KEYS = {"net": "encoder_size", "datamodule": "loader_size", "synthetic": "native_size"}
@@ -60,6 +73,29 @@ def _renamed_sizes(config: Mapping[str, Any], section: str) -> dict[str, Any]:
     if "image_size" in plain:
         plain[SIZE_KEYS[section]] = plain.pop("image_size")
     return plain
+
+
+def stored_config(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's stored hyperparameters in the current layout, ready to rebuild the module.
+
+    The network's size is read under its current name (:data:`SIZE_KEYS`), and the pretrained
+    weights file the run started from is moved out of ``net.checkpoint`` into
+    ``pretrained_weights`` (provenance): rebuilding never reads it, since the weights come from
+    the checkpoint. Checkpoints of every irsam version come out alike.
+
+    Arguments:
+      hparams (Mapping): the ``hyper_parameters`` of a checkpoint.
+    Returns:
+      dict[str, Any]: constructor arguments (``net.checkpoint`` is None).
+    """
+    config = dict(hparams)
+    net = _renamed_sizes(config["net"], "net")
+    weights = net.get("checkpoint") or config.get("pretrained_weights")
+    if "checkpoint" in net:
+        net["checkpoint"] = None
+    config["net"] = net
+    config["pretrained_weights"] = None if weights is None else str(weights)
+    return config
 
 
 def native_resolution_logits(
@@ -117,6 +153,11 @@ class IRSAMLitModule(L.LightningModule):
         none | lora | loha | ia3, ``target_modules``, ``options``, ``save_adapter_only``),
         applied after ``freeze`` (docs/peft-export.md). With ``save_adapter_only`` checkpoints
         hold only the trainable delta and rebuild on the base weights of ``net.checkpoint``.
+      pretrained_weights (str | None): provenance: the weights file ``net.checkpoint`` named when
+        the run started. The stored hyperparameters keep it here and set ``net.checkpoint`` to
+        None, so that a checkpoint rebuilds (:meth:`from_checkpoint`,
+        :meth:`load_from_checkpoint`) on any machine; only adapter-only checkpoints read it again,
+        as their base weights. When ``net.checkpoint`` is set, its file is the one recorded.
     """
 
     ADAPTER_ONLY = "irsam_adapter_only"
@@ -138,11 +179,12 @@ class IRSAMLitModule(L.LightningModule):
         metrics: Mapping[str, Any] | None = None,
         pd_fa_thresholds: list[float] | None = None,
         peft: Mapping[str, Any] | None = None,
+        pretrained_weights: str | None = None,
     ) -> None:
         super().__init__()
         arguments = locals()
         config = {key: plain_container(arguments[key]) for key in CONFIG_KEYS}
-        self.save_hyperparameters(config, logger=False)
+        self.save_hyperparameters(stored_config(config), logger=False)
         self.net = hydra.utils.instantiate(config["net"])
         apply_freeze(self.net, freeze)
         apply_peft(self.net, config["peft"])
@@ -166,37 +208,45 @@ class IRSAMLitModule(L.LightningModule):
     def from_checkpoint(
         cls, checkpoint: str | os.PathLike | Mapping[str, Any], **overrides: Any
     ) -> IRSAMLitModule:
-        """Rebuild the module stored in a ``train.py`` checkpoint and load its weights strictly.
+        """Rebuild the module stored in a ``train.py`` checkpoint or a model folder and load its
+        weights strictly.
 
-        The stored config is merged with ``overrides`` (mappings merge key by key, e.g.
-        ``metrics={"fa_rule": "legacy_area"}`` keeps the stored threshold); pretrained-weight
-        paths are dropped, since the weights come from the checkpoint itself. The sizes of
+        The stored config (:func:`stored_config`) is merged with ``overrides`` (mappings merge key
+        by key, e.g. ``metrics={"fa_rule": "legacy_area"}`` keeps the stored threshold); the
+        pretrained weights file the run started from is not read, since the weights come from the
+        checkpoint itself (adapter-only checkpoints read it as their base weights: from
+        ``net.checkpoint`` when given, else from ``pretrained_weights``). The sizes of
         checkpoints that name them all ``image_size`` are read under their current names
         (:data:`SIZE_KEYS`).
 
         Arguments:
-          checkpoint (str | PathLike | Mapping): a ``.ckpt`` path, or a checkpoint already read
-            with :func:`irsam.models.checkpoints.read_training_checkpoint`.
+          checkpoint (str | PathLike | Mapping): a ``.ckpt`` path, a model folder
+            (:mod:`irsam.pretrained`, written by :meth:`save_pretrained`), or a checkpoint already
+            read with :func:`irsam.models.checkpoints.read_training_checkpoint`.
           overrides: constructor arguments to merge into the stored ones (``CONFIG_KEYS``).
         Returns:
           IRSAMLitModule: in eval mode.
         Raises:
-          CheckpointError: the file is not a readable ``train.py`` checkpoint, or its weights do
-            not fit the network its config describes.
+          CheckpointError: the file is not a readable ``train.py`` checkpoint or model folder, or
+            its weights do not fit the network its config describes.
         """
         source = checkpoint if isinstance(checkpoint, Mapping) else None
         path = "<checkpoint>" if source is not None else str(checkpoint)
-        data = source if source is not None else read_training_checkpoint(checkpoint)
+        if source is not None:
+            data = source
+        elif Path(checkpoint).is_dir():
+            data = _folder_checkpoint(checkpoint)
+        else:
+            data = read_training_checkpoint(checkpoint)
         unknown = sorted(set(overrides) - set(CONFIG_KEYS))
         if unknown:
             raise TypeError(f"unknown overrides {unknown}; allowed: {list(CONFIG_KEYS)}")
-        hparams = dict(data["hyper_parameters"])
-        hparams["net"] = _renamed_sizes(hparams["net"], "net")
-        stored = OmegaConf.create(hparams)
+        stored = OmegaConf.create(stored_config(data["hyper_parameters"]))
         merged = OmegaConf.merge(stored, {k: v for k, v in overrides.items() if v is not None})
         adapter_only = bool(data.get(cls.ADAPTER_ONLY))
         if adapter_only:  # the base weights come from the file the run was trained on
-            merged.net.checkpoint = str(require_base_weights(path, merged.net.get("checkpoint")))
+            base = merged.net.get("checkpoint") or merged.get("pretrained_weights")
+            merged.net.checkpoint = str(require_base_weights(path, base))
         else:
             merged.net.checkpoint = None
         module = cls(**OmegaConf.to_container(merged, resolve=True))
@@ -216,6 +266,85 @@ class IRSAMLitModule(L.LightningModule):
             datamodule["synthetic"] = _renamed_sizes(datamodule["synthetic"], "synthetic")
         module.datamodule_hparams = datamodule
         return module.eval()
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | os.PathLike,
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> IRSAMLitModule:
+        """Lightning's loader, on the stored config as :meth:`from_checkpoint` reads it.
+
+        Lightning rebuilds the module from the stored hyperparameters before it loads the
+        weights; here they are first brought to the current layout (:func:`stored_config`), so
+        that checkpoints written before ``pretrained_weights`` existed, whose ``net.checkpoint``
+        names a weights file of the training machine, load anywhere. Adapter-only checkpoints
+        rebuild on their base weights (``pretrained_weights``). Only the hyperparameters are read
+        ahead (memory-mapped); Lightning then reads the file as usual.
+
+        Arguments:
+          checkpoint_path (str | PathLike): a ``.ckpt`` written by ``train.py``.
+          map_location (Any): as in Lightning (where the tensors go).
+          hparams_file (str | PathLike | None): as in Lightning.
+          strict (bool | None): as in Lightning.
+          **kwargs: constructor arguments replacing the stored ones.
+        Returns:
+          IRSAMLitModule: the module, with Lightning's hooks run (``on_load_checkpoint``).
+        Raises:
+          CheckpointError: an adapter-only checkpoint whose base weights file is missing.
+        """
+        head = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=True)
+        config = stored_config(head["hyper_parameters"])
+        if head.get(cls.ADAPTER_ONLY):
+            base = require_base_weights(checkpoint_path, config["pretrained_weights"])
+            config["net"]["checkpoint"] = str(base)
+        del head
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file, strict, **{**config, **kwargs}
+        )
+
+    def save_pretrained(
+        self,
+        folder: str | os.PathLike,
+        loader_size: int | None = None,
+        high_bit_norm: str | None = None,
+    ) -> Path:
+        """Write this module as a model folder: ``config.json`` + ``model.safetensors``
+        (:mod:`irsam.pretrained`), PEFT adapters merged into a copy of the network.
+
+        The folder keeps the network config (``checkpoint: null``), the loss, the metric options,
+        the threshold, the loader options (:data:`LOADER_KEYS`, loader size from
+        :func:`checkpoint_sizes`) and the irsam version; :meth:`from_checkpoint` and
+        :meth:`irsam.predictor.Predictor.from_pretrained` read it without pickle.
+
+        Arguments:
+          folder (str | PathLike): destination folder (created when missing; its two files are
+            replaced).
+          loader_size (int | None): the loader size to record; None = the checkpoint's.
+          high_bit_norm (str | None): the 16-bit/float mapping to record; None = the checkpoint's.
+        Returns:
+          Path: the folder.
+        """
+        net = merge_peft(copy.deepcopy(self.net)) if has_peft(self.net) else self.net
+        hparams = stored_config(self.hparams)
+        metrics = dict(hparams.get("metrics") or {})
+        metrics.pop("threshold", None)
+        options = inference_options(self, loader_size, high_bit_norm)
+        loader = {k: v for k, v in options.items() if k in LOADER_KEYS}
+        config = {
+            "net": hparams["net"],
+            "loss": hparams["loss"],
+            "metrics": metrics,
+            "threshold": self.threshold,
+            "pd_fa_thresholds": hparams.get("pd_fa_thresholds"),
+            **loader,
+            "encoder_size": checkpoint_sizes(self)[1],
+            "pretrained_weights": hparams["pretrained_weights"],
+        }
+        return write_model_folder(folder, plain_container(config), net.state_dict())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the best validation IoU so far (``val/IoU_best``, whose metric state is not
@@ -291,21 +420,28 @@ class IRSAMLitModule(L.LightningModule):
             stops at once with the step, the loss terms and the likely fixes.
         """
         outputs = self(batch["image"])
-        total, parts = self.loss(outputs, batch)
+        try:
+            total, parts = self.loss(outputs, batch)
+        except FloatingPointError as error:  # the loss refuses a non-finite model output
+            raise self._diverged("the model output holds NaN or Inf values") from error
         if not bool(torch.isfinite(total)):
             terms = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
-            raise FloatingPointError(
-                f"training diverged at step {self.global_step} (epoch {self.current_epoch}): "
-                f"loss {float(total)} ({terms}). Lower optimizer.lr (now "
-                f"{self.hparams.optimizer.get('lr') if self.hparams.optimizer else '?'}), train "
-                "in full precision (trainer.precision=32-true) or clip gradients "
-                "(trainer.gradient_clip_val=1.0). No checkpoint of this step is written."
-            )
+            raise self._diverged(f"loss {float(total)} ({terms})")
         size = batch["image"].shape[0]
         self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         for name, value in parts.items():
             self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=size)
         return total
+
+    def _diverged(self, what: str) -> FloatingPointError:
+        """The divergence error: the step and epoch, what is not finite, and the fixes."""
+        lr = self.hparams.optimizer.get("lr") if self.hparams.optimizer else "?"
+        return FloatingPointError(
+            f"training diverged at step {self.global_step} (epoch {self.current_epoch}): {what}. "
+            f"Lower optimizer.lr (now {lr}), train in full precision (trainer.precision=32-true) "
+            "or clip gradients (trainer.gradient_clip_val=1.0). No checkpoint of this step is "
+            "written."
+        )
 
     def _native_logits(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[torch.Tensor]]:
         """Forward a batch; returns the outputs and the native-resolution mask logits."""
@@ -406,6 +542,42 @@ class IRSAMLitModule(L.LightningModule):
         }
 
 
+def _targets(value: Any) -> Iterator[str]:
+    """Every ``_target_`` value inside nested mappings and lists."""
+    if isinstance(value, Mapping):
+        if isinstance(value.get("_target_"), str):
+            yield value["_target_"]
+        for item in value.values():
+            yield from _targets(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _targets(item)
+
+
+def _folder_checkpoint(folder: str | os.PathLike) -> dict[str, Any]:
+    """A model folder in the layout of a ``train.py`` checkpoint (hyperparameters, state dict)."""
+    config, tensors = read_model_folder(folder)
+    foreign = sorted({t for t in _targets(config) if not t.startswith(FOLDER_TARGETS)})
+    if foreign:
+        raise CheckpointError(
+            f"{folder}: config.json builds objects outside irsam's networks and losses "
+            f"({', '.join(foreign)}); a model folder may only name {', '.join(FOLDER_TARGETS)}*. "
+            "Write the folder again with python export.py format=pretrained."
+        )
+    hparams = {
+        "net": config["net"],
+        "loss": config["loss"],
+        "metrics": {**(config.get("metrics") or {}), "threshold": config["threshold"]},
+        "pd_fa_thresholds": config.get("pd_fa_thresholds"),
+        "pretrained_weights": config.get("pretrained_weights"),
+    }
+    return {
+        "hyper_parameters": hparams,
+        "state_dict": {f"net.{name}": value for name, value in tensors.items()},
+        "datamodule_hyper_parameters": {k: config[k] for k in LOADER_KEYS if k in config},
+    }
+
+
 def checkpoint_sizes(module: IRSAMLitModule) -> tuple[int, int]:
     """The two sizes a checkpoint was trained at: what evaluation, prediction and export use.
 
@@ -418,3 +590,28 @@ def checkpoint_sizes(module: IRSAMLitModule) -> tuple[int, int]:
     """
     encoder_size = int(module.net.img_size)
     return int(module.datamodule_hparams.get("loader_size") or encoder_size), encoder_size
+
+
+def inference_options(
+    module: IRSAMLitModule, loader_size: int | None = None, high_bit_norm: str | None = None
+) -> dict[str, Any]:
+    """How a checkpoint's module prepares images, with the values a caller sets taking over.
+
+    Arguments:
+      module (IRSAMLitModule): from :meth:`IRSAMLitModule.from_checkpoint`.
+      loader_size (int | None): side the loader resizes images to; None = the checkpoint's
+        (:func:`checkpoint_sizes`).
+      high_bit_norm (str | None): mapping of 16-bit / float images to 0–255 (see
+        :func:`irsam.data.io.read_image`); None = the checkpoint's (``percentile`` when none is
+        stored).
+    Returns:
+      dict: ``loader_size`` and ``high_bit_norm`` (and, when stored, ``eval_resize``,
+      ``pad_divisor``, ``pad_value``).
+    """
+    stored = module.datamodule_hparams
+    options = {
+        key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored
+    }
+    options["loader_size"] = int(loader_size or checkpoint_sizes(module)[0])
+    options["high_bit_norm"] = high_bit_norm or stored.get("high_bit_norm", "percentile")
+    return options

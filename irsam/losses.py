@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops import sigmoid_focal_loss
 
 REDUCTIONS: tuple[str, ...] = ("batch", "sample")
 
@@ -129,8 +130,8 @@ class DiceLoss(_OverlapLoss):
 
 
 class FocalLoss(nn.Module):
-    """Sigmoid focal loss (torchvision ``sigmoid_focal_loss``, RetinaNet), mean over pixels
-    (docs/losses.md §3).
+    """Sigmoid focal loss (RetinaNet), mean over pixels (docs/losses.md §3): torchvision's
+    ``sigmoid_focal_loss`` in float32.
 
     ``FL = α_t · (1 − p_t)^γ · BCEWithLogits(x, t)`` with ``p_t = p·t + (1−p)(1−t)`` and
     ``α_t = α·t + (1−α)(1−t)``.
@@ -158,13 +159,7 @@ class FocalLoss(nn.Module):
         """
         with _no_autocast(logits.device):
             x, t = _fp32(logits, target)
-            p = torch.sigmoid(x)
-            ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
-            p_t = p * t + (1.0 - p) * (1.0 - t)
-            loss = ce * (1.0 - p_t) ** self.gamma
-            if self.alpha >= 0:
-                loss = (self.alpha * t + (1.0 - self.alpha) * (1.0 - t)) * loss
-            return loss.mean()
+            return sigmoid_focal_loss(x, t, alpha=self.alpha, gamma=self.gamma, reduction="mean")
 
 
 def _location_loss(p: Tensor, t: Tensor) -> Tensor:

@@ -1,8 +1,9 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Resuming a training run: atomic checkpoint files (and the removal of a killed save's
-leftovers), best-checkpoint bookkeeping that continues in a new run folder, the random-number
-states of an exact resume, and ``ckpt_path`` resolution (``auto``: the newest run of the same
-experiment; a file: checked against this run's experiment)."""
+leftovers), best-checkpoint bookkeeping that continues in a new run folder (also from a moved
+run folder), the random-number states of an exact resume, and ``ckpt_path`` resolution
+(``auto``: the newest run of the same experiment; a file: checked against this run's
+experiment)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
-from irsam.utils import atomic_save_torch, get_logger
+from irsam.utils import MissingFileError, atomic_save_torch, get_logger
 from irsam.utils.containers import plain_container
 
 log = get_logger(__name__)
@@ -126,6 +127,12 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     value, current score and last path. The state is stored under Lightning's own key, so
     checkpoints of the plain ``ModelCheckpoint`` resume too.
 
+    A stored top-k file is looked for at its stored path, then at the same place relative to the
+    folder of the checkpoint being resumed: a run folder that was moved or copied (another disk,
+    an archive folder) resumes with its best checkpoint. A validation-selected checkpoint found
+    nowhere is remembered with its score: :meth:`selected_checkpoint` then refuses to name a
+    worse one for the test.
+
     When ``last.ckpt`` is saved at the step that also wrote a top-k checkpoint, it becomes a hard
     link of that file instead of a second copy of the same weights (half the disk and time of an
     improving epoch; the next epoch's atomic save of ``last.ckpt`` replaces the link, not the
@@ -133,6 +140,11 @@ class ResumableModelCheckpoint(ModelCheckpoint):
 
     Arguments: those of ``ModelCheckpoint`` (``conf/callbacks/model_checkpoint.yaml``).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume_folder: Path | None = None
+        self._missing_best: tuple[str, float] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Save the top-k checkpoint when the monitored metric improved, and ``last.ckpt`` at
@@ -187,8 +199,10 @@ class ResumableModelCheckpoint(ModelCheckpoint):
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        """Warn when the checkpoint holds the bookkeeping of a differently configured
-        ``ModelCheckpoint`` (another ``monitor``, ``mode`` or frequency): it cannot continue."""
+        """Note the folder of the checkpoint being resumed (where moved top-k files are looked
+        for); warn when it holds the bookkeeping of a differently configured ``ModelCheckpoint``
+        (another ``monitor``, ``mode`` or frequency): it cannot continue."""
+        self._resume_folder = Path(trainer.ckpt_path).parent if trainer.ckpt_path else None
         stored = [k for k in checkpoint.get("callbacks") or {} if k.startswith("ModelCheckpoint")]
         if stored and self.state_key not in stored:
             log.warning(
@@ -206,12 +220,13 @@ class ResumableModelCheckpoint(ModelCheckpoint):
           state_dict (dict): the stored :meth:`ModelCheckpoint.state_dict`.
         """
         old_dir = state_dict.get("dirpath")
-        if old_dir is None or self.dirpath is None or Path(old_dir) == Path(self.dirpath):
+        self._missing_best = None
+        if old_dir is None or self.dirpath is None:
             super().load_state_dict({**state_dict, "dirpath": self.dirpath})
             return
         moved = {}
         for old_path, score in (state_dict.get("best_k_models") or {}).items():
-            new_path = self._adopt(old_path)
+            new_path = self._adopt(self._locate(old_path, old_dir))
             if new_path is not None:
                 moved[old_path] = (new_path, score)
         self.best_k_models = {new: score for new, score in moved.values()}
@@ -220,45 +235,115 @@ class ResumableModelCheckpoint(ModelCheckpoint):
             old = state_dict.get(key) or ""
             return moved[old][0] if old in moved else ""
 
+        stored_best = state_dict.get("best_model_path") or ""
         self.best_model_path = carried("best_model_path")
         self.kth_best_model_path = carried("kth_best_model_path")
         self.best_model_score = state_dict.get("best_model_score") if self.best_model_path else None
+        if (
+            stored_best
+            and not self.best_model_path
+            and state_dict.get("best_model_score") is not None
+        ):
+            self._missing_best = (stored_best, float(state_dict["best_model_score"]))
         self.kth_value = state_dict.get("kth_value", self.kth_value)
         self.current_score = state_dict.get("current_score")
         last = state_dict.get("last_model_path") or ""
         self.last_model_path = os.path.join(self.dirpath, os.path.basename(last)) if last else ""
-        log.info(
-            "Best-checkpoint bookkeeping continued from %s: best %s (score %s)",
-            old_dir,
-            self.best_model_path or "none",
-            None if self.best_model_score is None else float(self.best_model_score),
-        )
+        if Path(old_dir) != Path(self.dirpath):
+            log.info(
+                "Best-checkpoint bookkeeping continued from %s: best %s (score %s)",
+                old_dir,
+                self.best_model_path or "none",
+                None if self.best_model_score is None else float(self.best_model_score),
+            )
 
-    def _adopt(self, old_path: str) -> str | None:
-        """Hard-link (or copy) a stored top-k checkpoint here; its new path, None if it is gone."""
+    def _locate(self, old_path: str, old_dir: str) -> Path:
+        """A stored checkpoint path, or its place relative to the resumed checkpoint's folder."""
         source = Path(old_path)
+        if source.is_file() or self._resume_folder is None:
+            return source
+        relative = Path(os.path.relpath(source, old_dir))
+        if relative.parts and relative.parts[0] == os.pardir:
+            relative = Path(source.name)
+        found = self._resume_folder / relative
+        return found if found.is_file() else source
+
+    def _adopt(self, source: Path) -> str | None:
+        """Hard-link (or copy) a stored top-k checkpoint here; its new path, None if it is gone."""
         if not source.is_file():
-            log.warning("Stored top-k checkpoint %s no longer exists: it is forgotten", source)
+            log.warning(
+                "Stored top-k checkpoint %s is in neither its run folder nor next to the resumed "
+                "checkpoint (%s): it is forgotten",
+                source,
+                self._resume_folder,
+            )
             return None
         target = Path(self.dirpath) / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             try:
                 os.link(source, target)
-            except OSError:
-                shutil.copy2(source, target)
+            except FileExistsError:  # another rank linked it first
+                pass
+            except OSError:  # no hard links across file systems: copy under a temporary name
+                temporary = target.with_name(f".{target.name}.copy.tmp")
+                shutil.copy2(source, temporary)
+                os.replace(temporary, target)
         return str(target)
+
+    def selected_checkpoint(self) -> str:
+        """The validation-selected checkpoint of the whole run, resumed epochs included.
+
+        Returns:
+          str: its path; ``""`` when no checkpoint was selected (no validation ran).
+        Raises:
+          CheckpointError: the checkpoint selected before the resume could not be found (see
+            :meth:`load_state_dict`) and no later epoch scored better: testing the best of the
+            resumed epochs would report another checkpoint than the one validation chose.
+        """
+        if self._missing_best is not None:
+            path, score = self._missing_best
+            current = None if self.best_model_score is None else float(self.best_model_score)
+            beaten = current is not None and (
+                current > score if self.mode == "max" else current < score
+            )
+            if not beaten:
+                raise CheckpointError(
+                    f"the validation-selected checkpoint {path} ({self.monitor}={score:.6g}) of "
+                    "the resumed run is missing (looked in its run folder and next to the "
+                    f"resumed checkpoint, in {self._resume_folder}) and no resumed epoch scored "
+                    "better, so testing would use another checkpoint. Put the file back and "
+                    "test it with python evaluate.py ckpt_path=<file>; the best resumed epoch is "
+                    f"{self.best_model_path or 'none'}."
+                )
+        return self.best_model_path
+
+
+def selected_checkpoint(callback: ModelCheckpoint | None) -> str:
+    """The checkpoint that validation selected, for the test after a fit.
+
+    Arguments:
+      callback (ModelCheckpoint | None): the trainer's ``checkpoint_callback``.
+    Returns:
+      str: its path; ``""`` without a checkpoint callback or a selected checkpoint.
+    Raises:
+      CheckpointError: see :meth:`ResumableModelCheckpoint.selected_checkpoint`.
+    """
+    if isinstance(callback, ResumableModelCheckpoint):
+        return callback.selected_checkpoint()
+    return callback.best_model_path if callback is not None else ""
 
 
 class ResumeState(L.Callback):
     """Stores what an exact resume needs beyond Lightning's own state, and restores it.
 
     Every checkpoint gets the task name (``irsam_task_name``, read by ``ckpt_path=auto`` to
-    resume only runs of the same experiment) and the random-number states of Python, NumPy and
-    torch (CPU) at the time of the save (``irsam_rng``). After a resume they are restored at the
-    start of the first resumed epoch, so shuffling, dataloader-worker seeds and the augmentation
-    (reseeded from the torch RNG at every epoch start, ``IRSTDDataModule.reseed_augmentation``)
-    continue as in an uninterrupted run.
+    resume only runs of the same experiment) and the random-number states of Python, NumPy,
+    torch (CPU) and, once the run has used CUDA, every CUDA device at the time of the save
+    (``irsam_rng``). After a resume they are restored at the start of the first resumed epoch,
+    so shuffling, dataloader-worker seeds and the augmentation (reseeded from the torch RNG at
+    every epoch start, ``IRSTDDataModule.reseed_augmentation``) continue as in an uninterrupted
+    run.
 
     Arguments:
       task_name (str): the run's ``task_name``.
@@ -287,6 +372,7 @@ class ResumeState(L.Callback):
                 "gauss": float(gauss),
             },
             "torch": torch.get_rng_state(),
+            "cuda": _cuda_rng_states(),
         }
 
     def on_load_checkpoint(
@@ -307,7 +393,9 @@ class ResumeState(L.Callback):
 
     @staticmethod
     def _restore_rng(state: dict[str, Any]) -> None:
-        """Set the Python, NumPy and torch generators to the states saved with the checkpoint."""
+        """Set the Python, NumPy, torch and CUDA generators to the states saved with the
+        checkpoint (a checkpoint without CUDA states, or a machine without CUDA, leaves the CUDA
+        generators as seeded)."""
         numpy_state = state["numpy"]
         random.setstate(_as_tuples(state["python"]))
         np.random.set_state(
@@ -320,6 +408,18 @@ class ResumeState(L.Callback):
             )
         )
         torch.set_rng_state(state["torch"])
+        cuda = list(state.get("cuda") or [])
+        if cuda and torch.cuda.is_available():
+            for device, cuda_state in enumerate(cuda[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, device)
+
+
+def _cuda_rng_states() -> list[torch.Tensor]:
+    """The generator state of every CUDA device; empty while this process has not used CUDA
+    (its generators then still hold their seeds, and reading them would start CUDA)."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return []
+    return torch.cuda.get_rng_state_all()
 
 
 def _as_tuples(value: Any) -> Any:
@@ -483,7 +583,7 @@ def resolve_ckpt_path(
     if str(ckpt_path) == "auto":
         return _resolve_auto(log_dir, task_name, identity)
     if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"ckpt_path={ckpt_path}: no such file. Give the path of a .ckpt written by train.py "
             "(e.g. logs/train/runs/<time>/checkpoints/last.ckpt) or ckpt_path=auto."
         )

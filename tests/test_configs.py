@@ -233,3 +233,134 @@ def test_code_cites_only_documents_in_the_repository(project_root: Path) -> None
     assert not outside, f"comments cite documents outside the repository: {outside}"
     missing = sorted(name for name in cited if not (project_root / "docs" / name).is_file())
     assert cited and not missing, f"cited but absent from docs/: {missing}"
+
+
+# --------------------------------------------------------------- pyproject.toml: the installed tool
+
+
+def _pyproject() -> dict:
+    """pyproject.toml as a dict."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is part of Python 3.11+")
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+
+
+def _requirements() -> tuple[list, dict[str, list]]:
+    """The hard dependencies and the extras of pyproject.toml as ``packaging`` requirements."""
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    extras = {
+        name: [Requirement(r) for r in reqs]
+        for name, reqs in project["optional-dependencies"].items()
+    }
+    return [Requirement(r) for r in project["dependencies"]], extras
+
+
+def test_wheel_packages_are_every_subpackage_and_config_group() -> None:
+    """``[tool.setuptools] packages`` lists exactly the sub-packages of irsam/ and, as
+    ``irsam.conf.<group>``, every folder of conf/ with configs (conf/local stays out): the
+    installed commands find every config group."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    code = {
+        ".".join(("irsam", *p.parent.relative_to(PROJECT_ROOT / "irsam").parts))
+        for p in (PROJECT_ROOT / "irsam").rglob("__init__.py")
+    }
+    configs = {
+        ".".join(("irsam", "conf", *p.parent.relative_to(CONF).parts))
+        for p in CONF.rglob("*.yaml")
+        if p.parent.relative_to(CONF).parts[:1] != ("local",)
+    }
+    assert listed == code | configs
+
+
+def test_installed_versions_are_inside_the_pins() -> None:
+    """Lightning is pinned to 2.6 (irsam.resume uses private ModelCheckpoint members) and
+    albumentations to the 2.0 series; this environment's versions of every hard dependency are
+    inside pyproject's ranges."""
+    from importlib.metadata import version
+
+    dependencies, _ = _requirements()
+    pins = {r.name: r.specifier for r in dependencies}
+    assert "2.6.9" in pins["lightning"] and "2.7.0" not in pins["lightning"]
+    assert "2.0.9" in pins["albumentations"] and "2.1.0" not in pins["albumentations"]
+    outside = [
+        f"{r.name} {version(r.name)} not in {r.specifier}"
+        for r in dependencies
+        if not r.specifier.contains(version(r.name), prereleases=True)
+    ]
+    assert not outside
+
+
+def test_every_dependency_is_imported_and_every_import_is_declared() -> None:
+    """Each hard dependency is imported by irsam/ or the repository's scripts (torchvision:
+    by segment_anything, which declares no dependencies); each third-party module they import is
+    a hard dependency or belongs to an extra."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    dependencies, extras = _requirements()
+    hard = {canonicalize_name(r.name) for r in dependencies}
+    optional = {canonicalize_name(r.name) for reqs in extras.values() for r in reqs} - {"irsam"}
+    sources = [*(PROJECT_ROOT / "irsam").rglob("*.py")]
+    sources += [PROJECT_ROOT / f"{name}.py" for name in ("train", "evaluate", "predict")]
+    sources += [PROJECT_ROOT / f"{name}.py" for name in ("export", "oneshot")]
+    modules: set[str] = set()
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    modules -= {*sys.stdlib_module_names, "irsam"}
+    installed = packages_distributions()
+    imported = {
+        module: {canonicalize_name(d) for d in installed.get(module, [module])}
+        for module in modules
+    }
+    undeclared = sorted(m for m, dists in imported.items() if not dists & (hard | optional))
+    assert not undeclared, f"imported but not in pyproject.toml: {undeclared}"
+    unused = hard - set().union(*imported.values()) - {"torchvision"}
+    assert not unused, f"hard dependencies nothing imports: {sorted(unused)}"
+
+
+def test_extras_cover_the_optional_settings() -> None:
+    """Every extra that irsam.utils.extras names exists; ``all`` holds every extra but sam2 and
+    dev; dev installs all; every config that picks a Hydra plugin (Optuna sweeper, submitit
+    launchers) is a choice that is checked before Hydra composes."""
+    import re
+
+    from irsam.utils.extras import OVERRIDE_EXTRAS, TARGET_EXTRAS
+
+    _, extras = _requirements()
+    named = {extra for _, extra in OVERRIDE_EXTRAS.values()}
+    named |= {extra for _, _, extra in TARGET_EXTRAS.values()} | {"plots"}
+    assert named <= set(extras)
+    (everything,) = extras["all"]
+    assert everything.extras == set(extras) - {"all", "dev", "sam2"}
+    assert "all" in next(r for r in extras["dev"] if r.name == "irsam").extras
+    for path in CONF.rglob("*.yaml"):
+        if re.search(r"/hydra/sweeper: optuna|^\s*-\s*submitit_", path.read_text(), re.MULTILINE):
+            choice = f"{path.parent.relative_to(CONF).as_posix()}={path.stem}"
+            assert choice in OVERRIDE_EXTRAS, f"{choice} is missing from OVERRIDE_EXTRAS"
+
+
+def test_disk_datasets_pick_their_loader_workers_from_the_cpu_count(monkeypatch) -> None:
+    """dataset.num_workers: null (conf/dataset/_disk.yaml) = min(4, CPUs available − 1): one
+    worker on a 2-core machine (4 made PyTorch warn), none on one core, 4 on many."""
+    import os
+
+    from conftest import compose_option
+
+    from irsam.data.datamodule import IRSTDDataModule, auto_num_workers
+
+    assert compose_option("dataset", "nudt_sirst").num_workers is None
+    for cpus, workers in ((1, 0), (2, 1), (3, 2), (64, 4)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _, n=cpus: set(range(n)))
+        assert auto_num_workers() == workers
+    datamodule = IRSTDDataModule(
+        synthetic={}, loader_size=32, num_workers=None, persistent_workers=True
+    )
+    assert datamodule.num_workers == 4 and datamodule.persistent_workers

@@ -209,3 +209,61 @@ def test_predict_with_the_onnx_backend_matches_torch(tmp_path) -> None:
         assert summary["images"] == 3
         masks[backend] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("masks/*"))])
     assert (masks["torch"] == masks["onnx"]).mean() > 0.99
+
+
+def test_run_export_pretrained_writes_a_folder_that_rebuilds_the_network(tmp_path: Path) -> None:
+    """``format=pretrained``: config.json + model.safetensors, checked against the checkpoint."""
+    ckpt = _fake_train_checkpoint(tmp_path / "last.ckpt")
+    report = run_export(ckpt_path=ckpt, output=tmp_path / "model", format="pretrained")
+    assert report["format"] == "pretrained" and report["check"][0]["height"] == 48
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    rebuilt = IRSAMLitModule.from_checkpoint(tmp_path / "model").net
+    net, _ = load_network(ckpt)
+    images = example_images(2, 40, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(images)["mask_logits"], net(images)["mask_logits"])
+
+
+def test_exporter_logs_are_quiet_unless_verbose() -> None:
+    """export.py holds the exporters' loggers at WARNING (the ONNX passes log hundreds of INFO
+    lines) and restores them after; verbose=true leaves them alone."""
+    import logging
+
+    from irsam.export import quiet_exporters
+
+    passes = logging.getLogger("onnx_ir.passes.common.unused_removal")
+    root_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        with quiet_exporters():
+            assert not passes.isEnabledFor(logging.INFO)
+            assert passes.isEnabledFor(logging.WARNING)
+        assert passes.isEnabledFor(logging.INFO)
+        with quiet_exporters(verbose=True):
+            assert passes.isEnabledFor(logging.INFO)
+    finally:
+        logging.getLogger().setLevel(root_level)
+
+
+def test_torch_export_file_is_written_atomically(tmp_path: Path, monkeypatch) -> None:
+    """A torch.export save that fails half-way (full disk) leaves no partial .pt2 and gives the
+    disk-full message naming the file."""
+    import errno
+    from types import SimpleNamespace
+
+    from irsam.export import export_torch
+    from irsam.utils import OutputWriteError
+
+    def failing_save(program: object, handle) -> None:
+        handle.write(b"PK partial archive")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch.export, "export", lambda *args, **kwargs: "program")
+    monkeypatch.setattr(torch.export, "save", failing_save)
+    model = SimpleNamespace(net=SimpleNamespace(img_size=SIZE))
+    with pytest.raises(OutputWriteError, match="model.pt2 into the exported model folder"):
+        export_torch(model, tmp_path / "model.pt2", example_size=(SIZE, SIZE))
+    assert list(tmp_path.iterdir()) == []

@@ -86,6 +86,62 @@ def test_focal_hand_value_and_torchvision() -> None:
         torch.testing.assert_close(value, expected, rtol=1e-6, atol=0)
 
 
+def test_focal_is_torchvision_and_equals_the_explicit_formula(monkeypatch) -> None:
+    """FocalLoss.forward calls torchvision's sigmoid_focal_loss; the numbers are exactly those of
+    the explicit formula α_t (1 − p_t)^γ BCE, mean over pixels."""
+    from irsam import losses
+
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 1, 9, 6, generator=generator) * 5
+    target = (torch.rand(2, 1, 9, 6, generator=generator) > 0.7).float()
+    for alpha, gamma in ((0.25, 2.0), (-1.0, 2.0), (0.75, 0.5)):
+        p = torch.sigmoid(logits)
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        p_t = p * target + (1.0 - p) * (1.0 - target)
+        loss = ce * (1.0 - p_t) ** gamma
+        if alpha >= 0:
+            loss = (alpha * target + (1.0 - alpha) * (1.0 - target)) * loss
+        assert torch.equal(FocalLoss(alpha=alpha, gamma=gamma)(logits, target), loss.mean())
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return sigmoid_focal_loss(*args, **kwargs)
+
+    monkeypatch.setattr(losses, "sigmoid_focal_loss", spy)
+    FocalLoss(alpha=0.3, gamma=1.0)(logits, target)
+    assert calls == [{"alpha": 0.3, "gamma": 1.0, "reduction": "mean"}]
+
+
+def test_a_non_finite_model_output_names_the_training_step() -> None:
+    """The loss refuses NaN logits; the training step reports it with its step and epoch and the
+    fixes (tiny 32² ViT, no trainer: step 0, epoch 0)."""
+    from irsam.lit_module import IRSAMLitModule
+
+    net = {
+        "_target_": "irsam.models.build.build_irsam_vit",
+        "embed_dim": 32,
+        "depth": 2,
+        "num_heads": 2,
+        "global_attn_indexes": [1],
+        "pretrain_image_size": 32,
+        "encoder_size": 32,
+        "checkpoint": None,
+    }
+    loss = OmegaConf.to_container(OmegaConf.load(LOSS_DIR / "irsam.yaml"))
+    module = IRSAMLitModule(net=net, loss=loss)
+    batch = {
+        "image": torch.full((1, 3, 32, 32), float("nan")),
+        "mask": torch.zeros(1, 1, 32, 32),
+        "edge": torch.zeros(1, 1, 32, 32),
+    }
+    with pytest.raises(FloatingPointError) as info:
+        module.training_step(batch, 0)
+    message = str(info.value)
+    assert message.startswith("training diverged at step 0 (epoch 0): the model output holds NaN")
+    assert "optimizer.lr" in message and "trainer.gradient_clip_val" in message
+
+
 def saturated(mask: np.ndarray) -> torch.Tensor:
     """``1×1×H×W`` logits ±100: σ gives exactly 1 on the mask and ~4e-44 elsewhere."""
     return torch.from_numpy(np.where(mask, 100.0, -100.0).astype(np.float32))[None, None]

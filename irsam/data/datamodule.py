@@ -38,7 +38,7 @@ from irsam.data.dataset import IRSTDDataset, IRSTDDatasetBase
 from irsam.data.errors import DatasetError
 from irsam.data.io import HighBitNorm
 from irsam.data.layouts import resolve_splits, split_files, split_spec
-from irsam.data.preflight import default_cache_path, preflight
+from irsam.data.preflight import BadFile, default_cache_path, preflight
 from irsam.data.synthetic import SyntheticIRSTDDataset
 from irsam.data.transforms import EvalResize, seed_transform
 from irsam.utils import get_logger
@@ -54,6 +54,19 @@ STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
     None: ("train", "val", "test"),
 }
 """The splits whose files the pre-flight check reads at each Lightning stage."""
+
+
+def auto_num_workers(limit: int = 4) -> int:
+    """Loader worker processes for ``num_workers: null``: one CPU left to the training process,
+    at most ``limit`` (PyTorch warns when workers outnumber the CPUs this process may use).
+
+    Arguments:
+      limit (int): the most workers.
+    Returns:
+      int: ``min(limit, CPUs available − 1)``, 0 on a single CPU.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(limit, (cpus or 1) - 1))
 
 
 def seed_worker(worker_id: int) -> None:
@@ -99,7 +112,7 @@ class IRSTDDataModule(LightningDataModule):
       soft_masks (bool): bilinear (soft) or nearest resampling of mask and edge targets.
       batch_size (int): training batch size (per device).
       eval_batch_size (int): validation/test batch size (per device).
-      num_workers (int): DataLoader worker processes.
+      num_workers (int | None): DataLoader worker processes; None = :func:`auto_num_workers`.
       pin_memory (bool): page-locked host memory for faster GPU copies (only applied when CUDA
         is available).
       persistent_workers (bool): keep workers (and their caches) alive between epochs; only
@@ -137,7 +150,7 @@ class IRSTDDataModule(LightningDataModule):
         soft_masks: bool = True,
         batch_size: int = 4,
         eval_batch_size: int = 1,
-        num_workers: int = 0,
+        num_workers: int | None = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
         cache_images: bool = True,
@@ -164,7 +177,7 @@ class IRSTDDataModule(LightningDataModule):
         self.split_seed = int(split_seed)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
-        self.num_workers = int(num_workers)
+        self.num_workers = auto_num_workers() if num_workers is None else int(num_workers)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.high_bit_norm = high_bit_norm
@@ -188,6 +201,7 @@ class IRSTDDataModule(LightningDataModule):
             default_cache_path() if preflight_cache is None else Path(preflight_cache).expanduser()
         )
         self.split_list_files: dict[str, Path | None] = {}
+        self.unpaired: list[tuple[Path, str]] = []
         self._checked: set[str] = set()
 
     def check_files(self, stage: str | None = None) -> None:
@@ -215,7 +229,9 @@ class IRSTDDataModule(LightningDataModule):
             mask_size_mismatch=self.mask_size_mismatch,
             cache_path=self.preflight_cache,
             list_files=self.split_list_files,
+            extra=[BadFile(path, problem, "no") for path, problem in self.unpaired],
         )
+        self.unpaired = []
         self._checked.update(parts)
 
     def _build(self, stage: str, samples_or_split: Any) -> IRSTDDatasetBase:
@@ -274,6 +290,7 @@ class IRSTDDataModule(LightningDataModule):
                 split=self.split,
                 val_fraction=self.val_fraction,
                 split_seed=self.split_seed,
+                unpaired=self.unpaired if self.preflight else None,
             )
             counts = {key: len(value) for key, value in parts.items()}
             source = f"{self.root} (split {self.split!r})"

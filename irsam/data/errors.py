@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from irsam.utils.errors import UserError
 
-class DatasetError(ValueError):
+
+class DatasetError(UserError, ValueError):
     """A dataset folder, split file or image/mask pair is unusable.
 
     The message always names the offending file(s) and says how to fix the problem.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from irsam.utils.atomic import atomic_write_bytes
+from irsam.utils.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 """File suffixes (lower case) that are read as images."""
@@ -25,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 HighBitNorm = Literal["percentile", "minmax", "bit_depth"]
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image or mask file is missing, corrupt, truncated or of an unsupported kind.
 
     Arguments:
@@ -51,8 +53,18 @@ def _decode_problem(path: Path, err: BaseException) -> str:
     return f"cannot decode the image ({text}); the file is corrupt"
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Decode a file into an array ``H×W`` or ``H×W×C`` of its stored dtype (palette expanded)."""
+def decode_pixels(path: str | os.PathLike) -> np.ndarray:
+    """Decode a file into its stored pixels, NaN/Inf included (frame streams fill those).
+
+    Arguments:
+      path (str | PathLike): an image or mask file.
+    Returns:
+      np.ndarray: H×W or H×W×C (C in 1, 3, 4) of the stored dtype, palette expanded to RGB(A).
+    Raises:
+      ImageReadError: the file is missing, empty, corrupt, truncated, not an image or of an
+        unsupported shape (``reason`` says which).
+    """
+    path = Path(path)
     if not path.is_file():
         raise ImageReadError(
             f"{path}: file not found. Check the path or the dataset root.", "file not found"
@@ -87,6 +99,32 @@ def _decode(path: Path) -> np.ndarray:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
         reason = f"unsupported array shape {array.shape}; expected H×W, H×W×1, H×W×3 or H×W×4"
         raise ImageReadError(f"{path}: {reason}.", reason)
+    return array
+
+
+def count_non_finite(array: np.ndarray) -> int:
+    """Number of NaN or ±Inf values in an array (0 for integer arrays).
+
+    Arguments:
+      array (np.ndarray): pixels of any dtype.
+    Returns:
+      int: the count.
+    """
+    if array.dtype.kind not in "fc":
+        return 0
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _decode(path: Path) -> np.ndarray:
+    """:func:`decode_pixels`, refusing NaN/Inf pixels (a dataset or mask file must be finite)."""
+    array = decode_pixels(path)
+    bad = count_non_finite(array)
+    if bad:
+        reason = f"{bad} NaN/Inf pixel(s) of {array.size}; the pixel data is invalid"
+        raise ImageReadError(
+            f"{path}: {reason}. Re-export it with finite values, or remove it from the split file.",
+            reason,
+        )
     return array
 
 
@@ -156,33 +194,83 @@ def read_image(path: str | os.PathLike, high_bit_norm: HighBitNorm = "percentile
     return np.ascontiguousarray(unit * 255.0, dtype=np.float32)
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a ground-truth mask and binarise it.
+MASK_RULE = (
+    "any non-zero value in any colour channel is target (alpha ignored) when the mask has one "
+    "non-zero level (0/1, 0/255, 0/65535, a colour on black, 8-bit values in 16 bits); a mask "
+    "with several non-zero levels (soft, anti-aliased or JPEG-smeared) is cut at half its full "
+    "scale: > 127 for 8-bit data and for 16-bit data up to 255, > 32767 for other 16-bit data, "
+    "> 0.5 for float data up to 1 and > 127 for other float data"
+)
+"""The one rule that turns a stored mask into target pixels (:func:`read_mask`), for messages."""
 
-    Rule: a pixel is target when its value is > 127 for 8-bit masks (0/255 storage), > 0 for
-    masks whose maximum is 1 (0/1 storage) or bool, and > half the dtype maximum for 16-bit.
-    Colour masks use their first channel.
+
+@dataclass(frozen=True)
+class MaskReading:
+    """A decoded ground-truth mask and what its stored values looked like.
+
+    Arguments:
+      mask (np.ndarray): H×W uint8 {0, 1}, target = 1 (:data:`MASK_RULE`).
+      soft (bool): the mask has several non-zero levels and was cut at half its full scale.
+      constant (bool): every stored value (all channels) is the same.
+    """
+
+    mask: np.ndarray
+    soft: bool
+    constant: bool
+
+
+def _soft_threshold(values: np.ndarray) -> float:
+    """Half the full scale of a mask with several non-zero levels (see :data:`MASK_RULE`)."""
+    peak = float(values.max(initial=0))
+    if np.issubdtype(values.dtype, np.floating):
+        return 0.5 if peak <= 1.0 else 127.0
+    if values.dtype == np.uint8 or peak <= 255:
+        return 127.0
+    return float(np.iinfo(values.dtype).max // 2)
+
+
+def inspect_mask(path: str | os.PathLike) -> MaskReading:
+    """Read a ground-truth mask by :data:`MASK_RULE` and say how its values were stored.
+
+    The colour channels are combined by their maximum, so a target drawn in any colour counts.
+    A mask with at most one non-zero level marks every non-zero pixel; one with several levels
+    (soft edges, JPEG smear) is cut at half its full scale (127 of 255), so smear around a
+    target does not widen it.
+
+    Arguments:
+      path (str | PathLike): the mask file (any format and dtype :func:`read_image` reads).
+    Returns:
+      MaskReading: the H×W uint8 {0, 1} mask, whether it was soft and whether it was constant.
+    Raises:
+      ImageReadError: the file cannot be decoded or holds NaN/Inf values.
+    """
+    array = _decode(Path(path))
+    constant = bool(array.size == 0 or array.min() == array.max())
+    if array.ndim == 3:
+        array = array[..., :3].max(axis=-1) if array.shape[-1] >= 3 else array[..., 0]
+    if array.dtype == bool:
+        return MaskReading(array.astype(np.uint8), False, constant)
+    levels = array[array != 0]
+    if levels.size == 0 or levels.min() == levels.max():
+        return MaskReading((array != 0).astype(np.uint8), False, constant)
+    mask = (array > _soft_threshold(array)).astype(np.uint8)
+    return MaskReading(mask, True, constant)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a ground-truth mask and binarise it by :data:`MASK_RULE`.
+
+    Every reader of ground truth (training, evaluation, ``predict.py gt=``, the one-shot mode)
+    goes through this function, so one mask means one set of target pixels everywhere.
 
     Arguments:
       path (str | PathLike): the mask file.
     Returns:
       np.ndarray: H×W uint8 with values {0, 1}.
+    Raises:
+      ImageReadError: the file cannot be decoded or holds NaN/Inf values.
     """
-    path = Path(path)
-    array = _decode(path)
-    if array.ndim == 3:
-        array = array[..., 0]
-    if array.dtype == bool:
-        return array.astype(np.uint8)
-    if np.issubdtype(array.dtype, np.integer) and array.max(initial=0) <= 1:
-        return (array > 0).astype(np.uint8)
-    if np.issubdtype(array.dtype, np.floating):
-        threshold = 0.5 if array.max(initial=0) <= 1.0 else 127.0
-    elif array.dtype == np.uint8:
-        threshold = 127
-    else:
-        threshold = np.iinfo(array.dtype).max // 2
-    return (array > threshold).astype(np.uint8)
+    return inspect_mask(path).mask
 
 
 def encode_png(array: np.ndarray) -> bytes:

@@ -244,23 +244,35 @@ def collect_samples(
     return [Sample(key, index[key], mask_index.get(key)) for key in sorted(index)]
 
 
-def pair_files(image_dir: Path, mask_dir: Path | None) -> dict[str, tuple[Path, Path | None]]:
+def pair_files(
+    image_dir: Path,
+    mask_dir: Path | None,
+    *,
+    unpaired: list[tuple[Path, str]] | None = None,
+) -> dict[str, tuple[Path, Path | None]]:
     """Pair every image of a dataset folder with its mask (:func:`collect_samples`), and check
     that no mask is left without an image.
 
     Arguments:
       image_dir (Path): folder of images.
       mask_dir (Path | None): folder of masks; ``None`` for unlabelled data.
+      unpaired (list[tuple[Path, str]] | None): None raises on the first kind of unpaired file;
+        a list collects them instead, so the pre-flight check lists them with every other
+        problem: an image without a mask keeps ``mask_path`` None (the check reports the images
+        its splits use), a mask without an image is appended as (file, problem).
     Returns:
       dict[str, tuple[Path, Path | None]]: image stem → (image file, mask file or None).
     Raises:
-      DatasetError: as :func:`collect_samples`, or a mask has no image.
+      DatasetError: as :func:`collect_samples`, or (without ``unpaired``) a mask has no image.
     """
-    samples = collect_samples(image_dir, mask_dir)
+    samples = collect_samples(image_dir, mask_dir, require_masks=unpaired is None)
     if mask_dir is not None:
         names = {sample.name for sample in samples}
         no_image = sorted(p for p in list_images(mask_dir) if mask_key(p) not in names)
-        if no_image:
+        if unpaired is not None:
+            problem = f"mask without an image in {image_dir}: add the image or remove the mask"
+            unpaired.extend((path, problem) for path in no_image)
+        elif no_image:
             raise DatasetError(
                 f"{len(no_image)} mask(s) have no image in {image_dir}:\n{format_paths(no_image)}\n"
                 "Add the image with the same stem, or remove the mask."
@@ -447,6 +459,7 @@ def resolve_splits(
     split: str,
     val_fraction: float = 0.1,
     split_seed: int = 0,
+    unpaired: list[tuple[Path, str]] | None = None,
 ) -> dict[str, list[Sample]]:
     """Find the files of the train, validation and test sets of a dataset on disk.
 
@@ -467,6 +480,8 @@ def resolve_splits(
       split (str): which entry of ``splits`` to use.
       val_fraction (float): share of trainval used for validation when ``val`` is null.
       split_seed (int): seed of that carve (fixed, so the split is identical across runs).
+      unpaired (list[tuple[Path, str]] | None): collect unpaired files instead of raising (see
+        :func:`pair_files`; the data module passes one when its pre-flight check is on).
     Returns:
       dict[str, list[Sample]]: ``train``, ``val`` and ``test`` samples (``val``/``test`` may be
       empty), each sorted by name.
@@ -482,7 +497,7 @@ def resolve_splits(
         )
     spec = split_spec(splits, split)
     image_dir, mask_dir = root / chosen.image_dir, root / chosen.mask_dir
-    pairs = pair_files(image_dir, mask_dir)
+    pairs = pair_files(image_dir, mask_dir, unpaired=unpaired)
     files = split_files(root, spec)
     exclude = [strip_image_suffix(str(name)) for name in spec.get("exclude") or []]
     excluded: set[str] = set()

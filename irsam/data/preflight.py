@@ -1,38 +1,58 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Pre-flight check of a dataset's files: every image and mask decoded once before the first step.
 
-A zero-byte, truncated or non-image file, an unsupported array shape or an image/mask size
-mismatch that the loader would reject is found in seconds at ``setup``, not when that file is
-first loaded (a bad test image used to fail only after the whole training). All bad files are
-reported in one :class:`~irsam.data.errors.DatasetError`.
+Found in seconds at ``setup``, not when a file is first loaded, and listed together in one
+:class:`~irsam.data.errors.DatasetError` for every split the stage uses:
 
-Each file is fully decoded with the loader's own decoder (:func:`irsam.data.io.probe_image`; a
-header read alone misses truncated JPEG/TIFF/BMP data), in a thread pool. Files that pass are
-remembered in a small JSON cache keyed by (absolute path, size in bytes, modification time), so
-later runs check only new or changed files. Switch: ``dataset.preflight``; cache file:
-``dataset.preflight_cache`` (default :func:`default_cache_path`).
+* an image without a mask;
+* a zero-byte, truncated or non-image file, an unsupported array shape, NaN/Inf pixels;
+* an image/mask size mismatch that the loader would reject;
+* a mask whose stored values vary but which holds no target under the mask rule
+  (:data:`irsam.data.io.MASK_RULE`), e.g. a faint soft mask: it would train on empty truth.
+
+Soft masks (several non-zero levels, cut at half their full scale) pass with one warning that
+names them and the rule.
+
+Each file is fully decoded with the loader's own decoder (:func:`irsam.data.io.probe_image`,
+:func:`irsam.data.io.inspect_mask`; a header read alone misses truncated JPEG/TIFF/BMP data), in
+a thread pool, with a progress bar when many files are new. Files that pass are remembered in a
+small JSON cache keyed by (absolute path, size in bytes, modification time), so later runs check
+only new or changed files. Switch: ``dataset.preflight``; cache file: ``dataset.preflight_cache``
+(default :func:`default_cache_path`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from irsam.data.errors import DatasetError
-from irsam.data.io import ImageReadError, probe_image
+from irsam.data.io import MASK_RULE, ImageReadError, inspect_mask, probe_image
 from irsam.data.layouts import Sample
 from irsam.utils import atomic_write_bytes, get_logger
 
 log = get_logger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Format version of the cache file; a file of another version is ignored."""
 MAX_LISTED = 50
 """At most this many bad files are listed in the error message (the rest are counted)."""
+PROGRESS_MIN_FILES = 200
+"""A progress bar is shown when at least this many files are not in the cache."""
+EMPTY_MASK = (
+    "its values vary but none is target under the mask rule (a faint soft mask, or small label "
+    "ids cut at half scale): re-export it with 0 for background and 255 for target"
+)
+"""The problem of a non-constant mask that decodes as empty."""
+
+Probed = tuple[int, int, bool]
+"""What the check learns from a good file: (height, width, soft mask)."""
 
 
 def default_cache_path() -> Path:
@@ -54,12 +74,14 @@ class BadFile:
       problem (str): what is wrong with it.
       split (str): the split (``train``, ``val``, ``test``) that uses it.
       list_file (Path | None): the split file that lists it, when there is one.
+      mask_rule (bool): the problem is about how the mask rule reads the file.
     """
 
     path: Path
     problem: str
     split: str
     list_file: Path | None = None
+    mask_rule: bool = False
 
 
 def _key(path: Path) -> tuple[str, list[int]] | None:
@@ -72,7 +94,7 @@ def _key(path: Path) -> tuple[str, list[int]] | None:
 
 
 class _Cache:
-    """The JSON cache of files that passed: ``{path: [size, mtime_ns, height, width]}``."""
+    """The JSON cache of files that passed: ``{path: [size, mtime_ns, height, width, soft]}``."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -88,20 +110,23 @@ class _Cache:
         if isinstance(data, dict) and data.get("version") == CACHE_VERSION:
             self.entries = dict(data.get("files") or {})
 
-    def get(self, path: Path) -> tuple[int, int] | None:
+    def get(self, path: Path) -> Probed | None:
+        """The cached result of an unchanged file, or None."""
         key = _key(path)
         entry = None if key is None else self.entries.get(key[0])
         if key is None or entry is None or list(entry[:2]) != key[1]:
             return None
-        return int(entry[2]), int(entry[3])
+        return int(entry[2]), int(entry[3]), bool(entry[4])
 
-    def put(self, path: Path, size: tuple[int, int]) -> None:
+    def put(self, path: Path, probed: Probed) -> None:
+        """Remember a file that passed."""
         key = _key(path)
         if key is not None:
-            self.entries[key[0]] = [*key[1], *size]
+            self.entries[key[0]] = [*key[1], probed[0], probed[1], int(probed[2])]
             self.changed = True
 
     def save(self) -> None:
+        """Write the cache atomically when it changed (a failure only warns)."""
         if self.path is None or not self.changed:
             return
         payload = {"version": CACHE_VERSION, "files": self.entries}
@@ -111,10 +136,16 @@ class _Cache:
             log.warning("could not write the pre-flight cache %s (%s)", self.path, err)
 
 
-def _probe(path: Path) -> tuple[int, int] | str:
-    """(height, width) of a decodable file, or the problem as text."""
+def _probe(path: Path, is_mask: bool) -> Probed | str:
+    """(height, width, soft) of a usable file, or the problem as text."""
     try:
-        return probe_image(path)
+        if not is_mask:
+            return (*probe_image(path), False)
+        reading = inspect_mask(path)
+        if not reading.constant and not reading.mask.any():
+            return EMPTY_MASK
+        height, width = reading.mask.shape
+        return height, width, reading.soft
     except ImageReadError as err:
         return err.reason
     except (OSError, MemoryError) as err:  # unreadable file system entries, absurd headers
@@ -122,20 +153,26 @@ def _probe(path: Path) -> tuple[int, int] | str:
 
 
 def probe_files(
-    paths: Iterable[Path], cache_path: Path | None = None, workers: int | None = None
-) -> dict[Path, tuple[int, int] | str]:
-    """Decode every file once (in threads, skipping cached ones) and return its size or problem.
+    paths: Iterable[Path],
+    cache_path: Path | None = None,
+    workers: int | None = None,
+    masks: Collection[Path] = (),
+) -> dict[Path, Probed | str]:
+    """Decode every file once (in threads, skipping cached ones) and return what it holds.
 
     Arguments:
       paths (Iterable[Path]): image and mask files.
       cache_path (Path | None): JSON cache of files that passed (None = no cache).
       workers (int | None): threads (None = min(8, CPU count)).
+      masks (Collection[Path]): the files of ``paths`` that are masks (read by the mask rule).
     Returns:
-      dict[Path, tuple[int, int] | str]: per file, (height, width) or what is wrong.
+      dict[Path, tuple[int, int, bool] | str]: per file, (height, width, soft mask) or what is
+      wrong.
     """
     unique = list(dict.fromkeys(Path(p) for p in paths))
+    mask_set = {Path(p) for p in masks}
     cache = _Cache(cache_path)
-    result: dict[Path, tuple[int, int] | str] = {}
+    result: dict[Path, Probed | str] = {}
     todo: list[Path] = []
     for path in unique:
         cached = cache.get(path)
@@ -146,7 +183,15 @@ def probe_files(
     if todo:
         threads = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for path, outcome in zip(todo, pool.map(_probe, todo), strict=True):
+            outcomes = pool.map(lambda p: _probe(p, p in mask_set), todo)
+            bar = tqdm(
+                outcomes,
+                total=len(todo),
+                desc="pre-flight check",
+                unit="file",
+                disable=len(todo) < PROGRESS_MIN_FILES,
+            )
+            for path, outcome in zip(todo, bar, strict=True):
                 result[path] = outcome
                 if not isinstance(outcome, str):
                     cache.put(path, outcome)
@@ -182,8 +227,9 @@ def check_samples(
     cache_path: Path | None = None,
     list_files: dict[str, Path | None] | None = None,
     workers: int | None = None,
-) -> list[BadFile]:
-    """Find every file of the given splits that the loader would reject.
+    require_masks: bool = True,
+) -> tuple[list[BadFile], list[Path]]:
+    """Find every problem of the given splits in one pass, and the soft masks.
 
     Arguments:
       parts (dict[str, Sequence[Sample]]): split name → samples (image and optional mask).
@@ -191,35 +237,45 @@ def check_samples(
       cache_path (Path | None): the JSON cache (None = no cache).
       list_files (dict[str, Path | None] | None): split name → the split file listing it.
       workers (int | None): threads.
+      require_masks (bool): an image without a mask (``mask_path`` None) is a problem.
     Returns:
-      list[BadFile]: the bad files, in split then sample order (empty when all pass).
+      tuple[list[BadFile], list[Path]]: the problems in split then sample order (empty when all
+      pass), and the soft masks (several non-zero levels; usable, worth a warning).
     """
-    files = [
-        path
-        for samples in parts.values()
-        for sample in samples
-        for path in (sample.image_path, sample.mask_path)
-        if path is not None
-    ]
-    probed = probe_files(files, cache_path, workers)
+    masks = [s.mask_path for samples in parts.values() for s in samples if s.mask_path]
+    images = [sample.image_path for samples in parts.values() for sample in samples]
+    probed = probe_files([*images, *masks], cache_path, workers, masks=masks)
     bad: list[BadFile] = []
+    soft: list[Path] = []
     for split, samples in parts.items():
         listed = (list_files or {}).get(split)
         for sample in samples:
             image = probed[Path(sample.image_path)]
-            mask = None if sample.mask_path is None else probed[Path(sample.mask_path)]
+            if sample.mask_path is None:
+                if require_masks:
+                    problem = (
+                        f"no mask: add {sample.name}.png (or {sample.name}_pixels0.png) to the "
+                        "mask folder, or remove the image"
+                    )
+                    bad.append(BadFile(Path(sample.image_path), problem, split, listed))
+                mask = None
+            else:
+                mask = probed[Path(sample.mask_path)]
             for path, outcome in ((sample.image_path, image), (sample.mask_path, mask)):
                 if isinstance(outcome, str):
-                    bad.append(BadFile(Path(path), outcome, split, listed))
+                    rule = outcome == EMPTY_MASK
+                    bad.append(BadFile(Path(path), outcome, split, listed, rule))
+            if isinstance(mask, tuple) and mask[2]:
+                soft.append(Path(sample.mask_path))  # type: ignore[arg-type]
             if isinstance(image, tuple) and isinstance(mask, tuple):
-                problem = _pair_problem(sample, image, mask, mask_size_mismatch)
+                problem = _pair_problem(sample, image[:2], mask[:2], mask_size_mismatch)
                 if problem is not None:
                     bad.append(BadFile(Path(sample.image_path), problem, split, listed))
-    return bad
+    return bad, list(dict.fromkeys(soft))
 
 
 def format_bad_files(bad: Sequence[BadFile], dataset: str) -> str:
-    """The one error message listing every bad file, what is wrong and the fix.
+    """The one error message listing every problem, what is wrong and the fix.
 
     Arguments:
       bad (Sequence[BadFile]): from :func:`check_samples` (not empty).
@@ -229,8 +285,8 @@ def format_bad_files(bad: Sequence[BadFile], dataset: str) -> str:
     """
     lines = [
         (
-            f"pre-flight check of {dataset}: {len(bad)} file(s) cannot be loaded, so the run "
-            "would fail when it reaches them:"
+            f"pre-flight check of {dataset}: {len(bad)} problem(s); the run would fail when it "
+            "reaches them or learn from wrong data:"
         )
     ]
     for item in bad[:MAX_LISTED]:
@@ -238,11 +294,34 @@ def format_bad_files(bad: Sequence[BadFile], dataset: str) -> str:
         lines.append(f"    {item.path} ({where}): {item.problem}")
     if len(bad) > MAX_LISTED:
         lines.append(f"    ... and {len(bad) - MAX_LISTED} more")
+    if any(item.mask_rule for item in bad):
+        lines.append(f"Mask rule: {MASK_RULE}.")
     lines.append(
-        "Fix: replace each file with a good copy (re-export or re-download it), or remove its "
-        "name from the split file named above. To skip this check: dataset.preflight=false."
+        "Fix: replace each file with a good copy (re-export or re-download it), add the missing "
+        "masks, or remove its name from the split file named above. To skip this check: "
+        "dataset.preflight=false."
     )
     return "\n".join(lines)
+
+
+def warn_soft_masks(soft: Sequence[Path]) -> None:
+    """Log one warning naming the soft masks (several non-zero levels) and the rule they follow.
+
+    Arguments:
+      soft (Sequence[Path]): the soft masks (nothing is logged when empty).
+    """
+    if not soft:
+        return
+    shown = "\n".join(f"    {path}" for path in soft[:MAX_LISTED])
+    more = f"\n    ... and {len(soft) - MAX_LISTED} more" if len(soft) > MAX_LISTED else ""
+    log.warning(
+        "%d mask(s) have several non-zero levels (soft, anti-aliased or JPEG-smeared) and are "
+        "cut at half their full scale; mask rule: %s.\n%s%s",
+        len(soft),
+        MASK_RULE,
+        shown,
+        more,
+    )
 
 
 def preflight(
@@ -252,8 +331,9 @@ def preflight(
     mask_size_mismatch: str = "error",
     cache_path: Path | None = None,
     list_files: dict[str, Path | None] | None = None,
+    extra: Sequence[BadFile] = (),
 ) -> None:
-    """Check every file of ``parts`` and raise one error listing all bad files.
+    """Check every file of ``parts`` and raise one error listing every problem.
 
     Arguments:
       parts (dict[str, Sequence[Sample]]): split name → samples.
@@ -261,18 +341,20 @@ def preflight(
       mask_size_mismatch (str): ``error`` or ``resize``.
       cache_path (Path | None): the JSON cache (None = no cache).
       list_files (dict[str, Path | None] | None): split name → the split file listing it.
+      extra (Sequence[BadFile]): problems found before decoding (e.g. masks without an image),
+        listed first in the same message.
     Raises:
-      DatasetError: at least one file would fail to load (message from
-        :func:`format_bad_files`).
+      DatasetError: at least one problem (message from :func:`format_bad_files`).
     """
-    bad = check_samples(
+    bad, soft = check_samples(
         parts,
         mask_size_mismatch=mask_size_mismatch,
         cache_path=cache_path,
         list_files=list_files,
     )
-    if bad:
-        raise DatasetError(format_bad_files(bad, dataset))
+    warn_soft_masks(soft)
+    if extra or bad:
+        raise DatasetError(format_bad_files([*extra, *bad], dataset))
     count = sum(len(samples) for samples in parts.values())
     log.info("pre-flight check: %d samples of %s (%s) decode", count, dataset, ", ".join(parts))
 
@@ -313,12 +395,14 @@ def drop_unreadable(
     """
     if on_error not in ("skip", "stop"):
         raise ValueError(f"on_error={on_error!r} is not one of skip, stop.")
-    bad = check_samples({"input": samples})
+    bad, soft = check_samples({"input": samples})
+    warn_soft_masks(soft)
     if bad and on_error == "stop":
         lines = [f"    {item.path}: {item.problem}" for item in bad]
+        rule = [f"Mask rule: {MASK_RULE}."] if any(item.mask_rule for item in bad) else []
         raise DatasetError(
-            f"{len(bad)} input file(s) cannot be read:\n"
-            + "\n".join(lines)
+            f"{len(bad)} input file(s) cannot be used:\n"
+            + "\n".join([*lines, *rule])
             + "\nReplace them or move them out of the input, or pass on_error=skip."
         )
     names = {item.path for item in bad}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from irsam.metrics.report import TABLE_METRICS, table_unit
+from irsam.utils.errors import MissingFileError, UserError
 
 RULE_KEYS: tuple[str, ...] = (
     "threshold",
@@ -38,7 +39,16 @@ RULE_KEYS: tuple[str, ...] = (
 """Metric-rule entries that must agree within a column."""
 
 
-class MixedProtocolError(ValueError):
+class CompareError(UserError, ValueError):
+    """The runs given to a comparison cannot be read or put side by side."""
+
+
+class ResultsFileError(CompareError):
+    """A file given as a results file is not JSON, or not the ``results.json`` of ``evaluate.py``
+    (the message names the file)."""
+
+
+class MixedProtocolError(CompareError):
     """Runs in one column were measured under different rules or test sets."""
 
 
@@ -50,7 +60,9 @@ def load_results(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
     Returns:
       list[dict[str, Any]]: the parsed results, each with ``"_label"`` and ``"_path"`` added.
     Raises:
-      FileNotFoundError: a path has no results.json (named in the message).
+      MissingFileError: a path has no results.json (named in the message).
+      ResultsFileError: a file is not JSON, or holds no ``metrics`` mapping (named in the
+        message).
     """
     runs = []
     for item in paths:
@@ -58,12 +70,24 @@ def load_results(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
         if path.is_dir():
             path = path / "results.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no results.json (give a file or a run folder)")
-        data = json.loads(path.read_text(encoding="utf-8"))
+            raise MissingFileError(f"{path}: no results.json (give a file or a run folder)")
+        data = _read_results(path)
         data.setdefault("_label", path.parent.name)
         data["_path"] = str(path)
         runs.append(data)
     return runs
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """The parsed ``results.json`` at ``path``; :class:`ResultsFileError` when it is not one."""
+    hint = "give the results.json that evaluate.py writes in its run folder"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsFileError(f"{path} is not a JSON file ({error}): {hint}.") from error
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise ResultsFileError(f'{path} is not a results file (no "metrics" mapping): {hint}.')
+    return data
 
 
 def _metric(run: Mapping[str, Any], key: str) -> float:
@@ -122,18 +146,21 @@ def compare_markdown(
     Returns:
       str: the Markdown table, the protocol legend and any notes.
     Raises:
-      ValueError: no runs, or ``labels`` of the wrong length.
+      CompareError: no runs, or ``labels`` of the wrong length.
       MixedProtocolError: see ``allow_mixed``.
     """
     if not runs:
-        raise ValueError("compare needs at least one results.json")
+        raise CompareError("compare needs at least one results.json")
     names = (
         list(labels)
         if labels is not None
         else [str(r.get("_label", i)) for i, r in enumerate(runs)]
     )
     if len(names) != len(runs):
-        raise ValueError(f"{len(names)} labels for {len(runs)} runs")
+        raise CompareError(
+            f"--labels gives {len(names)} labels for {len(runs)} results files: give one label "
+            "per file"
+        )
     groups: dict[tuple[str, str], list[int]] = {}
     for index, run in enumerate(runs):
         groups.setdefault(_group(run), []).append(index)
@@ -230,4 +257,12 @@ def split_table(
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["RULE_KEYS", "MixedProtocolError", "compare_markdown", "load_results", "split_table"]
+__all__ = [
+    "RULE_KEYS",
+    "CompareError",
+    "MixedProtocolError",
+    "ResultsFileError",
+    "compare_markdown",
+    "load_results",
+    "split_table",
+]

@@ -30,6 +30,7 @@ from typing import Any
 from irsam.metrics.functional import MATCH_DISTANCE
 from irsam.metrics.irstd import IRSTDMetrics
 from irsam.utils import atomic_write_bytes, get_logger
+from irsam.utils.extras import missing_extra
 
 log = get_logger(__name__)
 
@@ -262,7 +263,7 @@ def curve_figure(curves: Mapping[str, Sequence[float]], kind: str) -> Any:
     """
     plt = _pyplot()
     if plt is None:
-        raise ImportError("matplotlib is needed to plot curves: pip install matplotlib")
+        raise missing_extra("plotting the PR/ROC curves", "plots")
     x, y, xlabel, ylabel = {
         "pr": ("recall", "precision", "recall", "precision"),
         "roc": ("fpr", "tpr", "false-positive rate", "true-positive rate"),
@@ -298,16 +299,26 @@ def write_curves(curves: Mapping[str, Sequence[float]], out_dir: str | Path) -> 
     ]
     plt = _pyplot()
     if plt is None:
-        log.warning("matplotlib is not installed: PR/ROC curves written as CSV only")
+        log.warning("PR/ROC curves written as CSV only: %s", missing_extra("a PNG", "plots"))
         return files
     for kind in ("pr", "roc"):
         files.append(_save_figure(plt, curve_figure(curves, kind), out / f"{kind}_curve.png"))
     return files
 
 
+def _decade_limits(values: Sequence[float]) -> tuple[float, float]:
+    """Fa-axis limits on whole decades (0 below 1), so the symlog axis shows labelled ticks."""
+    finite = [v for v in values if math.isfinite(v)] or [0.0]
+    low, high = min(finite), max(finite)
+    lower = 0.0 if low < 1.0 else 10.0 ** (math.ceil(math.log10(low)) - 1)
+    upper = 10.0 ** (math.floor(math.log10(high)) + 1) if high >= 1.0 else 1.0
+    return lower, upper
+
+
 def pd_fa_figure(curve: Mapping[str, Sequence[float]]) -> Any:
-    """The Pd–Fa plot (Fa × 10⁶ on a symmetric-log axis, Pd in %), points labelled with their
-    logit thresholds.
+    """The Pd–Fa plot (Fa × 10⁶ on a symmetric-log axis from a whole decade to a whole decade,
+    so its ticks 0, 1, 10, 100 ... are labelled; Pd in %), points labelled with their logit
+    thresholds.
 
     Arguments:
       curve (Mapping[str, Sequence[float]]): ``threshold`` (logits), ``Pd`` and ``Fa``
@@ -317,13 +328,15 @@ def pd_fa_figure(curve: Mapping[str, Sequence[float]]) -> Any:
     """
     plt = _pyplot()
     if plt is None:
-        raise ImportError("matplotlib is needed to plot the Pd-Fa curve: pip install matplotlib")
+        raise missing_extra("plotting the Pd-Fa curve", "plots")
     fa = [float(v) * 1e6 for v in curve["Fa"]]
     pd = [float(v) * 100 for v in curve["Pd"]]
     figure, axis = plt.subplots(figsize=(5, 4))
     axis.plot(fa, pd, marker="o")
     label_thresholds(axis, fa, pd, [float(t) for t in curve["threshold"]], fmt="{:g}")
     axis.set_xscale("symlog", linthresh=1.0)
+    axis.set_xlim(*_decade_limits(fa))
+    axis.xaxis.set_major_formatter(plt.FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_xlabel("Fa (1e-6)")
     axis.set_ylabel("Pd (%)")
     axis.set_title("Pd-Fa over logit thresholds (labels: threshold)")
@@ -350,7 +363,7 @@ def write_pd_fa_curve(curve: Mapping[str, Any], out_dir: str | Path) -> list[Pat
     files = [_write_csv(out / "pd_fa_curve.csv", PD_FA_COLUMNS, data)]
     plt = _pyplot()
     if plt is None:
-        log.warning("matplotlib is not installed: the Pd-Fa curve is written as CSV only")
+        log.warning("the Pd-Fa curve is written as CSV only: %s", missing_extra("a PNG", "plots"))
         return files
     files.append(_save_figure(plt, pd_fa_figure(data), out / "pd_fa_curve.png"))
     return files

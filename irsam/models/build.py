@@ -78,8 +78,8 @@ class NetOptions:
         SAM / SAM 2 file, an irsam weights file or a Lightning ``.ckpt``; None = random init.
       encoder_size (int): internal encoder input side S in pixels; the embedding grid is S/16
         (1024 in the paper, where the 512² loader images are upsampled ×2).
-      resize_mode (str): how the loader images are resized to S×S: ``"nearest"`` (the paper's
-        ×2 from 512²) or ``"bilinear"``.
+      resize_mode (str): how an image side shorter than S grows to S: ``"nearest"`` (the
+        paper's ×2 from 512²) or ``"bilinear"``; a side longer than S shrinks antialiased.
       grad_checkpointing (bool): recompute encoder blocks in the backward (less memory, slower;
         training only).
       channels_last (bool): channels-last memory format for the weights and encoder inputs.

@@ -30,7 +30,7 @@ from segment_anything.modeling import Sam
 from torch import nn
 
 from irsam.models.irsam import IRSAM
-from irsam.utils import atomic_save_torch, get_logger
+from irsam.utils import MissingFileError, UserError, atomic_save_torch, get_logger
 
 log = get_logger(__name__)
 
@@ -69,7 +69,7 @@ _NEW_IN_IRSAM = (
 _VIT_NAMES = {(768, 12): "SAM ViT-B", (1024, 24): "SAM ViT-L", (1280, 32): "SAM ViT-H"}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint file cannot be read or does not fit the model."""
 
 
@@ -125,7 +125,7 @@ def read_checkpoint(path: PathLike) -> dict[str, object]:
     """
     file = Path(path)
     if not file.exists():
-        raise FileNotFoundError(f"checkpoint file {file} does not exist")
+        raise MissingFileError(f"checkpoint file {file} does not exist")
     if not file.is_file():
         raise CheckpointError(f"checkpoint path {file} is not a regular file")
     with open(file, "rb") as handle:

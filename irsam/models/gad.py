@@ -148,7 +148,12 @@ class GranularityAwareDecoder(nn.Module):
             the gate uses their sigmoid).
         """
         b, c, h, w = image_embeddings.shape
-        assert c == self.transformer_dim, f"expected {self.transformer_dim}-ch embeddings, got {c}"
+        if c != self.transformer_dim:
+            raise ValueError(
+                f"the decoder expects B×{self.transformer_dim}×g×g image embeddings, got shape "
+                f"{tuple(image_embeddings.shape)}: build the encoder with out_chans="
+                f"{self.transformer_dim} (its neck width)"
+            )
         token_weights = [self.iou_token.weight, self.mask_tokens.weight]
         if self.edge_branch:
             token_weights.append(self.edge_token.weight)
@@ -183,10 +188,17 @@ class GranularityAwareDecoder(nn.Module):
         self, shallow: torch.Tensor | Sequence[torch.Tensor] | None, grid: tuple[int, int]
     ) -> torch.Tensor:
         """The shallow embedding B×C_s×h×w for ``compress_vit_feat``, checked against ``grid``."""
-        assert shallow is not None, f"gad_fusion={self.gad_fusion!r} needs the shallow embedding"
-        assert shallow.shape[-2:] == grid, (
-            f"shallow grid {tuple(shallow.shape[-2:])} != deep grid {grid}"
-        )
+        if shallow is None:
+            raise ValueError(
+                f"gad_fusion={self.gad_fusion!r} needs the shallow embedding: pass "
+                "shallow_embeddings= (the encoder's second output), or build the decoder with "
+                "gad_fusion='deep'"
+            )
+        if tuple(shallow.shape[-2:]) != tuple(grid):
+            raise ValueError(
+                f"the shallow embedding's grid {tuple(shallow.shape[-2:])} differs from the deep "
+                f"embedding's {tuple(grid)}: pass both outputs of the same encoder call"
+            )
         return shallow
 
     @staticmethod

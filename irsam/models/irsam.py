@@ -10,7 +10,8 @@ from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom
 from torch import nn
 from torch.nn import functional as F
 
-RESIZE_MODES = ("nearest", "bilinear")
+from irsam.models.resize import RESIZE_MODES, resize_to_square
+
 EDGE_UPSAMPLE = ("logits", "probabilities")
 PIXEL_MEAN = (123.675, 116.28, 103.53)  # SAM's RGB normalisation, 0-255 scale
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -50,8 +51,10 @@ class IRSAM(nn.Module):
           mask_decoder (nn.Module): :class:`GranularityAwareDecoder`.
           pixel_mean (Sequence[float]): RGB mean on the 0-255 scale (SAM's values).
           pixel_std (Sequence[float]): RGB std on the 0-255 scale (SAM's values).
-          resize_mode (str): how images are resized to S×S: ``"nearest"`` (the authors' ×2
-            nearest upsampling of 512² inputs) or ``"bilinear"``.
+          resize_mode (str): how an image side shorter than S grows to S: ``"nearest"`` (the
+            authors' ×2 nearest upsampling of 512² inputs) or ``"bilinear"``. A side longer than
+            S always shrinks with antialiased bilinear filtering, so that small targets of
+            native-size frames survive (:mod:`irsam.models.resize`).
           channels_last (bool): feed the encoder channels-last tensors (pair with weights in
             channels-last memory format for faster convs on GPU). On CPU the encoder input is
             always channels-last: oneDNN's depthwise and 1×1 convolutions are 2-3× faster in that
@@ -110,7 +113,9 @@ class IRSAM(nn.Module):
         return self
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalise with SAM's mean/std and resize to the internal resolution.
+        """Normalise with SAM's mean/std and resize to the internal resolution
+        (:func:`~irsam.models.resize.resize_to_square`: growing sides with ``resize_mode``,
+        shrinking sides antialiased).
 
         Arguments:
           images (torch.Tensor): B×3×H×W float RGB, 0-255 scale.
@@ -119,10 +124,7 @@ class IRSAM(nn.Module):
             ``channels_last``).
         """
         x = (images - self.pixel_mean) / self.pixel_std
-        size = self.img_size
-        if x.shape[-2:] != (size, size):
-            align = None if self.resize_mode == "nearest" else False
-            x = F.interpolate(x, size=(size, size), mode=self.resize_mode, align_corners=align)
+        x = resize_to_square(x, self.img_size, self.resize_mode)
         if self.channels_last or x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -147,13 +149,20 @@ class IRSAM(nn.Module):
             ``mask_threshold``) and, for models with the edge branch, ``"edge_probs"`` B×1×H×W
             edge probabilities in [0, 1]; both bilinearly resized to the input size (the edge in
             the order set by ``edge_upsample``).
+        Raises:
+          ValueError: ``images`` is not B×3×H×W.
+          TypeError: ``images`` is not a floating-point tensor.
         """
-        assert images.ndim == 4 and images.shape[1] == 3, (
-            f"expected B×3×H×W RGB images (repeat grey to 3 channels), got {tuple(images.shape)}"
-        )
-        assert images.is_floating_point(), (
-            f"expected float images on the 0-255 scale, got {images.dtype}"
-        )
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"IRSAM expects B×3×H×W RGB images, got shape {tuple(images.shape)}: add the "
+                "batch axis (images[None]) and repeat grey images to 3 channels"
+            )
+        if not images.is_floating_point():
+            raise TypeError(
+                f"IRSAM expects float images on the 0-255 scale, got {images.dtype}: convert "
+                "with images.float() (no division by 255)"
+            )
         deep, shallow = self.encode(images)
         grid = (deep.shape[-2], deep.shape[-1])
         outputs = self.mask_decoder(

@@ -72,7 +72,11 @@ def checked_wpmd(wpmd: nn.ModuleDict | None, widths: Sequence[int], unit: str) -
     blocks = wpmd if wpmd is not None else nn.ModuleDict()
     for key, block in blocks.items():
         width = wpmd_width(key, widths, unit)
-        assert block.channels == width, f"WPMD at {unit} {key} needs {width} channels"
+        if block.channels != width:
+            raise ValueError(
+                f"the WPMD block at {unit} {key} has {block.channels} channels, the {unit} "
+                f"outputs {width}: build it with channels={width}"
+            )
     return blocks
 
 

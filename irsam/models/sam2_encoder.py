@@ -210,7 +210,11 @@ class Sam2HieraEncoder(nn.Module):
             ``vision_features`` + ``no_mem_embed``) and the shallow pair (stride-4 FPN level
             B×256×4g, stride-8 FPN level B×256×2g), i.e. ``backbone_fpn[0]``, ``backbone_fpn[1]``.
         """
-        assert x.ndim == 4, f"expected B×C×H×W images, got shape {tuple(x.shape)}"
+        if x.ndim != 4:
+            raise ValueError(
+                f"the SAM 2 encoder expects B×3×H×W images, got shape {tuple(x.shape)}: add the "
+                "batch axis (images[None])"
+            )
         height, width = x.shape[-2:]
         pad_h, pad_w = (-height) % INPUT_MULTIPLE, (-width) % INPUT_MULTIPLE
         if pad_h or pad_w:
@@ -271,14 +275,21 @@ class Sam2GranularityAwareDecoder(GranularityAwareDecoder):
     ) -> torch.Tensor:
         """SAM 2's upscaling of tokens B×256×h×w to B×32×4h×4w with the stride-4/8 FPN skips."""
         h, w = src.shape[-2:]
-        assert shallow_embeddings is not None and len(shallow_embeddings) == 2, (
-            "the SAM 2 decoder needs the (stride-4, stride-8) FPN levels as shallow embeddings"
-        )
+        if shallow_embeddings is None or len(shallow_embeddings) != 2:
+            raise ValueError(
+                "the SAM 2 decoder needs the (stride-4, stride-8) FPN levels as "
+                "shallow_embeddings: pass the second output of Sam2HieraEncoder"
+            )
         stride4, stride8 = shallow_embeddings
-        assert stride4.shape[-2:] == (4 * h, 4 * w) and stride8.shape[-2:] == (2 * h, 2 * w), (
-            f"FPN levels {tuple(stride4.shape[-2:])}, {tuple(stride8.shape[-2:])} do not match "
-            f"the deep grid {(h, w)} (expected 4× and 2×)"
-        )
+        if tuple(stride4.shape[-2:]) != (4 * h, 4 * w) or tuple(stride8.shape[-2:]) != (
+            2 * h,
+            2 * w,
+        ):
+            raise ValueError(
+                f"FPN levels {tuple(stride4.shape[-2:])}, {tuple(stride8.shape[-2:])} do not "
+                f"match the deep grid {(h, w)} (expected 4× and 2× it): pass both outputs of "
+                "the same encoder call"
+            )
         up1, norm1, act1, up2, act2 = self.output_upscaling
         upscaled = act1(norm1(up1(src) + self.conv_s1(stride8)))
         return act2(up2(upscaled) + self.conv_s0(stride4))

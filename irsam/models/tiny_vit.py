@@ -102,7 +102,11 @@ class _WindowAttention(nn.Module):
 
     def __init__(self, *, dim: int, num_heads: int, window_size: int) -> None:
         super().__init__()
-        assert dim % num_heads == 0, f"dim {dim} is not divisible by num_heads {num_heads}"
+        if dim % num_heads:
+            raise ValueError(
+                f"TinyViT stage width {dim} is not divisible by its num_heads {num_heads}: "
+                "choose a head count that divides the width"
+            )
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.norm = nn.LayerNorm(dim)
@@ -172,7 +176,11 @@ class _TinyViTBlock(nn.Module):
         """B×L×C tokens on an H×W grid (``hw``) → B×L×C."""
         h, w = hw
         b, length, c = x.shape
-        assert length == h * w, f"expected {h}×{w} = {h * w} tokens, got {length}"
+        if length != h * w:
+            raise ValueError(
+                f"a TinyViT block on a {h}×{w} grid expects {h * w} tokens, got {length}: pass "
+                "the grid (hw) the tokens were flattened from"
+            )
         ws = self.window_size
         pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
         nh, nw = (h + pad_b) // ws, (w + pad_r) // ws
@@ -240,8 +248,16 @@ class TinyViTEncoder(nn.Module):
         """
         super().__init__()
         n = len(embed_dims)
-        assert len(depths) == len(num_heads) == len(window_sizes) == n, "per-stage lists differ"
-        assert 0 <= shallow_stage < n - 1, f"shallow_stage must be in [0, {n - 2}]"
+        if not len(depths) == len(num_heads) == len(window_sizes) == n:
+            raise ValueError(
+                f"TinyViT per-stage lists differ in length: embed_dims {n}, depths "
+                f"{len(depths)}, num_heads {len(num_heads)}, window_sizes {len(window_sizes)}: "
+                "give one value per stage in each"
+            )
+        if not 0 <= shallow_stage < n - 1:
+            raise ValueError(
+                f"shallow_stage={shallow_stage} must be in [0, {n - 2}] (a stage before the last)"
+            )
         self.img_size = img_size
         self.embed_dims = tuple(embed_dims)
         self.depths = tuple(depths)
@@ -337,7 +353,11 @@ class TinyViTEncoder(nn.Module):
           (torch.Tensor, torch.Tensor): deep embedding B×256×S/16×S/16 and shallow embedding
             B×``shallow_channels``×S/16×S/16; only the deep embedding when ``deep_only``.
         """
-        assert x.ndim == 4, f"expected B×C×H×W images, got shape {tuple(x.shape)}"
+        if x.ndim != 4:
+            raise ValueError(
+                f"TinyViT expects B×3×H×W images, got shape {tuple(x.shape)}: add the batch "
+                "axis (images[None])"
+            )
         x = self.patch_embed(x)
         b, _, h, w = x.shape
         shallow: torch.Tensor | None = None
@@ -358,5 +378,4 @@ class TinyViTEncoder(nn.Module):
         deep = self.neck(x)
         if self.deep_only:
             return deep
-        assert shallow is not None
-        return deep, shallow
+        return deep, shallow  # set: shallow_stage is a stage before the last

@@ -60,6 +60,11 @@ class ViTEncoder(ImageEncoderViT):
         """
         if not global_attn_indexes:
             raise ValueError("a ViT encoder needs at least one global-attention block")
+        if not all(0 <= i < depth for i in global_attn_indexes):
+            raise ValueError(
+                f"global_attn_indexes {list(global_attn_indexes)} must be block indices in "
+                f"[0, {depth - 1}] (depth {depth})"
+            )
         if img_size % patch_size:
             raise ValueError(
                 f"model.net.encoder_size={img_size} must be a multiple of the patch size "
@@ -119,7 +124,6 @@ class ViTEncoder(ImageEncoderViT):
         Returns:
           torch.Tensor: 1×h×w×C; bicubic resize of the stored embedding when sizes differ.
         """
-        assert self.pos_embed is not None
         if tuple(self.pos_embed.shape[1:3]) == tuple(grid):
             return self.pos_embed
         pos = F.interpolate(
@@ -136,7 +140,11 @@ class ViTEncoder(ImageEncoderViT):
             B×C×S/16×S/16 (output of the first global-attention block, after its WPMD); only
             the deep embedding when ``deep_only``.
         """
-        assert x.ndim == 4, f"expected B×C×H×W images, got shape {tuple(x.shape)}"
+        if x.ndim != 4:
+            raise ValueError(
+                f"the ViT encoder expects B×3×H×W images, got shape {tuple(x.shape)}: add the "
+                "batch axis (images[None])"
+            )
         x = self.patch_embed(x)
         x = x + self.resized_pos_embed((x.shape[1], x.shape[2]))
         shallow: torch.Tensor | None = None
@@ -149,5 +157,4 @@ class ViTEncoder(ImageEncoderViT):
         deep = self.neck(x.permute(0, 3, 1, 2))
         if self.deep_only:
             return deep
-        assert shallow is not None
-        return deep, shallow
+        return deep, shallow  # set: the first global-attention block is a block index

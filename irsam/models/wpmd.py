@@ -136,7 +136,11 @@ class WPMD(nn.Module):
           torch.Tensor: B×C×4×H/2×W/2 coefficients, sub-bands ordered (A, LH, HL, HH).
         """
         b, c, h, w = x.shape
-        assert h % 2 == 0 and w % 2 == 0, f"expected even H, W for the DWT, got {h}×{w}"
+        if h % 2 or w % 2:
+            raise ValueError(
+                f"the Haar DWT needs even H and W, got {h}×{w}: pad the map to even sides "
+                "(diffuse does)"
+            )
         weight = self.dwt_kernels.to(x.dtype).repeat(c, 1, 1, 1)
         x = _periodic_extend(x, self.filter_length - 2)
         coeffs = F.conv2d(x, weight, stride=2, groups=c)
@@ -151,7 +155,11 @@ class WPMD(nn.Module):
           torch.Tensor: B×C×2h×2w reconstruction.
         """
         b, c, bands, h, w = coeffs.shape
-        assert bands == 4, f"expected 4 sub-bands, got {bands}"
+        if bands != 4:
+            raise ValueError(
+                f"the inverse DWT expects B×C×4×h×w coefficients (4 sub-bands), got shape "
+                f"{tuple(coeffs.shape)}: pass the output of dwt"
+            )
         weight = self.dwt_kernels.to(coeffs.dtype).repeat(c, 1, 1, 1)
         y = F.conv_transpose2d(coeffs.reshape(b, 4 * c, h, w), weight, stride=2, groups=c)
         return _periodic_fold(y, (2 * h, 2 * w))
@@ -227,9 +235,11 @@ class WPMD(nn.Module):
           torch.Tensor: B×C×H×W, same dtype as x. Computed in float32 with autocast disabled;
             exactly x while γ = 0.
         """
-        assert x.ndim == 4 and x.shape[1] == self.channels, (
-            f"WPMD expected B×{self.channels}×H×W, got {tuple(x.shape)}"
-        )
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(
+                f"this WPMD block expects B×{self.channels}×H×W maps, got shape "
+                f"{tuple(x.shape)}: place it at an encoder slot of {self.channels} channels"
+            )
         with torch.autocast(device_type=x.device.type, enabled=False):
             x32 = x.float()
             update = self.refine(self.diffuse(x32))

@@ -29,6 +29,7 @@ from irsam.oneshot.backbone import SamBackbone
 from irsam.oneshot.lfm import even, window_box
 from irsam.oneshot.ppcf import segment_windows
 from irsam.oneshot.tle import area_threshold, tle_vote
+from irsam.utils.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class BoxAnnotation:
     def __post_init__(self) -> None:
         if self.x2 < self.x1 or self.y2 < self.y1:
             corners = (self.x1, self.y1, self.x2, self.y2)
-            raise ValueError(f"box {corners} must be x1, y1, x2, y2 with x2 ≥ x1 and y2 ≥ y1.")
+            raise ConfigError(f"box {corners} must be x1, y1, x2, y2 with x2 ≥ x1 and y2 ≥ y1.")
 
 
 Annotation = MaskAnnotation | PointAnnotation | BoxAnnotation
@@ -121,7 +122,7 @@ def mask_to_annotation(mask: np.ndarray, kind: str) -> Annotation:
         return MaskAnnotation(mask)
     labels, count = label_components(np.asarray(mask) > 0)
     if count == 0:
-        raise ValueError("cannot derive a point/box annotation from an empty mask.")
+        raise ConfigError("cannot derive a point/box annotation from an empty mask.")
     rows, cols = np.nonzero(labels == 1)
     if kind == "point":
         return PointAnnotation(float(int(cols.mean())), float(int(rows.mean())))
@@ -129,7 +130,7 @@ def mask_to_annotation(mask: np.ndarray, kind: str) -> Annotation:
         return BoxAnnotation(
             float(cols.min()), float(rows.min()), float(cols.max()), float(rows.max())
         )
-    raise ValueError(f"annotation kind {kind!r} is not one of mask, point, box.")
+    raise ConfigError(f"annotation kind {kind!r} is not one of mask, point, box.")
 
 
 def _rect_mask(hw: tuple[int, int], y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
@@ -173,7 +174,7 @@ def annotation_to_mask(
     if isinstance(annotation, MaskAnnotation):
         mask = torch.as_tensor(np.asarray(annotation.mask)) > 0
         if tuple(mask.shape) != hw:
-            raise ValueError(
+            raise ConfigError(
                 f"reference mask is {tuple(mask.shape)} but the reference image is {hw}."
             )
         return mask
@@ -181,7 +182,7 @@ def annotation_to_mask(
     if isinstance(annotation, PointAnnotation):
         x, y = int(annotation.x), int(annotation.y)
         if not (0 <= x < hw[1] and 0 <= y < hw[0]):
-            raise ValueError(f"point ({x}, {y}) lies outside the {hw[1]}×{hw[0]} (W×H) image.")
+            raise ConfigError(f"point ({x}, {y}) lies outside the {hw[1]}×{hw[0]} (W×H) image.")
         boxes = [window_box((y, x), size, hw) for size in sizes]
         prompts = [(float(x - b[2]), float(y - b[0])) for b in boxes]
         fallback = _rect_mask(hw, y - 1, y + 2, x - 1, x + 2)  # a 3×3 patch
@@ -191,7 +192,7 @@ def annotation_to_mask(
         bx1, by1 = max(bx1, 0), max(by1, 0)
         bx2, by2 = min(bx2, hw[1] - 1), min(by2, hw[0] - 1)
         if bx2 < bx1 or by2 < by1:
-            raise ValueError(f"box {annotation} lies outside the {hw[1]}×{hw[0]} (W×H) image.")
+            raise ConfigError(f"box {annotation} lies outside the {hw[1]}×{hw[0]} (W×H) image.")
         centre = ((by1 + by2) // 2, (bx1 + bx2) // 2)
         side = max(by2 - by1, bx2 - bx1) + 2
         boxes = [window_box(centre, max(size, even(side + 1)), hw) for size in sizes]

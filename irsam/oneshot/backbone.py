@@ -21,6 +21,7 @@ from segment_anything.modeling import Sam
 from torch import nn
 
 from irsam.metrics import label_components
+from irsam.utils.errors import ConfigError
 
 Precision = Literal["32", "bf16"]
 Prompt = tuple[float, ...]
@@ -97,7 +98,7 @@ def resize_images(images: torch.Tensor, new_hw: tuple[int, int], backend: str) -
             images.float(), size=new_hw, mode="bilinear", align_corners=False, antialias=True
         )
     if backend != "pil":
-        raise ValueError(f"oneshot.resize_backend={backend!r} is not one of ('torch', 'pil').")
+        raise ConfigError(f"oneshot.resize_backend={backend!r} is not one of ('torch', 'pil').")
     from PIL import Image
 
     pixels = images.detach().float().round().clamp(0, 255).to(torch.uint8).cpu().numpy()
@@ -190,7 +191,7 @@ class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
     ):
         super().__init__()
         if str(precision) not in ("32", "bf16"):
-            raise ValueError(f"precision={precision!r} must be 32 or bf16.")
+            raise ConfigError(f"precision={precision!r} must be 32 or bf16.")
         self.precision = str(precision)
         self.img_size = int(img_size)
         self.grid_size = int(grid_size)
@@ -230,9 +231,11 @@ class EncoderBackboneBase(nn.Module, metaclass=abc.ABCMeta):
           tuple[torch.Tensor, tuple[int, int]]: B×3×s×s normalised input, and the resized
           (h', w') before padding.
         """
-        assert images.ndim == 4 and images.shape[1] == 3, (
-            f"expected B×3×h×w RGB images, got shape {tuple(images.shape)}"
-        )
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"expected B×3×h×w RGB images, got shape {tuple(images.shape)}: give a batch of "
+                "3-channel images (repeat a grey image over 3 channels)"
+            )
         side = self.img_size if size is None else int(size)
         h, w = images.shape[-2:]
         new_hw = resized_hw(h, w, side)
@@ -446,10 +449,12 @@ class IrsamEncoderBackbone(SamModelBackbone):
         """B×3×S×S → deep B×C×g×g embedding of the IRSAM encoder, checked against the grid."""
         deep = super()._encode(x)
         expected = x.shape[-1] * self.grid_size // self.img_size
-        assert deep.shape[-1] == expected, (
-            f"IRSAM encoder gives a {deep.shape[-1]}² grid for {x.shape[-1]}² inputs but the "
-            f"prompt decoder expects {expected}²; use an encoder built for {self.img_size}² inputs."
-        )
+        if deep.shape[-1] != expected:
+            raise ConfigError(
+                f"IRSAM encoder gives a {deep.shape[-1]}² grid for {x.shape[-1]}² inputs but the "
+                f"prompt decoder expects {expected}²; use an encoder built for {self.img_size}² "
+                "inputs."
+            )
         return deep
 
 
@@ -605,7 +610,7 @@ def build_debug_sam(
     )
 
     if img_size % patch_size:
-        raise ValueError(
+        raise ConfigError(
             f"the debug SAM needs an input side divisible by patch_size={patch_size} "
             f"(backbone.encoder_size), got {img_size}"
         )
@@ -696,11 +701,11 @@ def build_backbone(
       EncoderBackboneBase: the backbone in eval mode on ``device``, every parameter frozen.
     """
     if encoder not in ENCODER_KINDS:
-        raise ValueError(f"backbone.encoder={encoder!r} is not one of {ENCODER_KINDS}.")
+        raise ConfigError(f"backbone.encoder={encoder!r} is not one of {ENCODER_KINDS}.")
     if irsam_ppcf not in IRSAM_PPCF_KINDS:
-        raise ValueError(f"backbone.irsam_ppcf={irsam_ppcf!r} is not one of {IRSAM_PPCF_KINDS}.")
+        raise ConfigError(f"backbone.irsam_ppcf={irsam_ppcf!r} is not one of {IRSAM_PPCF_KINDS}.")
     if encoder == "irsam" and irsam_checkpoint is None:
-        raise ValueError(
+        raise ConfigError(
             "backbone.encoder=irsam needs backbone.irsam_checkpoint=<IRSAM checkpoint trained with "
             "train.py, e.g. <run>/checkpoints/last.ckpt>."
         )
@@ -708,7 +713,7 @@ def build_backbone(
     if checkpoint is None and not allow_random_weights and not standalone_irsam:
         url = MOBILE_SAM_URL if encoder in ("tiny", "irsam") else SAM_URL
         name = "mobile_sam.pt" if encoder in ("tiny", "irsam") else f"sam_{encoder}_*.pth"
-        raise ValueError(
+        raise ConfigError(
             f"backbone.checkpoint is not set. The one-shot mode needs pretrained weights: download "
             f"{name} from {url} and pass backbone.checkpoint=/path/to/{name}. "
             "(backbone.allow_random_weights=true runs with random weights, for tests only.)"

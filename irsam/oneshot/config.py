@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 
+from irsam.utils.errors import ConfigError
+
 WindowFrom = Literal["height", "min_side"]
 PeakMode = Literal["multi", "argmax"]
 MaskDownsample = Literal["bicubic", "bilinear", "area"]
@@ -110,33 +112,33 @@ class OneShotConfig:
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ValueError(f"oneshot.{name}={value!r} is not one of {allowed}.")
+                raise ConfigError(f"oneshot.{name}={value!r} is not one of {allowed}.")
         if not self.window_divisors or min(self.window_divisors) < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"oneshot.window_divisors={self.window_divisors} must be a non-empty list of "
                 "integers ≥ 1, e.g. [6, 5, 4] (code) or [2, 3, 4] (paper)."
             )
         if not 0.0 <= self.overlap < 1.0:
-            raise ValueError(f"oneshot.overlap={self.overlap} must be in [0, 1).")
+            raise ConfigError(f"oneshot.overlap={self.overlap} must be in [0, 1).")
         if self.min_votes < 1:
-            raise ValueError(f"oneshot.min_votes={self.min_votes} must be ≥ 1.")
+            raise ConfigError(f"oneshot.min_votes={self.min_votes} must be ≥ 1.")
         if self.max_area_ratio is not None and self.max_area_ratio <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"oneshot.max_area_ratio={self.max_area_ratio} must be > 0, or null to disable."
             )
         if self.chunk_size < 1:
-            raise ValueError(f"oneshot.chunk_size={self.chunk_size} must be ≥ 1.")
+            raise ConfigError(f"oneshot.chunk_size={self.chunk_size} must be ≥ 1.")
         if self.ref_connectivity not in (4, 8):
-            raise ValueError(f"oneshot.ref_connectivity={self.ref_connectivity} must be 4 or 8.")
+            raise ConfigError(f"oneshot.ref_connectivity={self.ref_connectivity} must be 4 or 8.")
         for name in ("lfm_encoder_size", "ppcf_encoder_size"):
             value = getattr(self, name)
             if value is not None and (value < 16 or value % 16):
-                raise ValueError(
+                raise ConfigError(
                     f"oneshot.{name}={value} must be a multiple of 16 (e.g. 256), or null for "
                     "the backbone's own input size."
                 )
         if self.peak_min_distance < 1:
-            raise ValueError(f"oneshot.peak_min_distance={self.peak_min_distance} must be ≥ 1.")
+            raise ConfigError(f"oneshot.peak_min_distance={self.peak_min_distance} must be ≥ 1.")
 
     @property
     def border_band(self) -> int:
@@ -157,7 +159,7 @@ class OneShotConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown oneshot parameters {unknown}; known: {sorted(known)}.")
+            raise ConfigError(f"unknown oneshot parameters {unknown}; known: {sorted(known)}.")
         return cls(**dict(values))
 
 

@@ -18,6 +18,7 @@ from skimage.feature import peak_local_max
 
 from irsam.metrics import label_components
 from irsam.oneshot.backbone import resize_images, resized_hw
+from irsam.utils.errors import ConfigError
 
 
 def even(value: int) -> int:
@@ -47,7 +48,7 @@ def window_sizes(
     base = height if window_from == "height" else min(height, width)
     sizes = [even(base // d) for d in divisors]
     if min(sizes) < 2:
-        raise ValueError(
+        raise ConfigError(
             f"frame {height}×{width} is too small for window_divisors={tuple(divisors)}: "
             f"window sizes {sizes} must be ≥ 2 px."
         )
@@ -114,10 +115,11 @@ def stitch_maps(maps: torch.Tensor, hw: tuple[int, int], window: int, stride: in
     """
     height, width = hw
     rows, cols = tile_grid(height, width, stride)
-    assert maps.shape == (rows * cols, window, window), (
-        f"expected {rows * cols}×{window}×{window} tile maps for a {height}×{width} frame, "
-        f"got {tuple(maps.shape)}"
-    )
+    if tuple(maps.shape) != (rows * cols, window, window):
+        raise ValueError(
+            f"expected {rows * cols}×{window}×{window} tile maps for a {height}×{width} frame, "
+            f"got {tuple(maps.shape)}: give the maps of cut_tiles(frame, {window}, {stride})"
+        )
     canvas = ((rows - 1) * stride + window, (cols - 1) * stride + window)
     columns = maps.reshape(rows * cols, window * window).T[None].float()
     total = F.fold(columns, output_size=canvas, kernel_size=window, stride=stride)
@@ -190,7 +192,11 @@ def window_box(
     (cy, cx), half = centre_yx, window // 2
     y0, x0 = max(cy - half, 0), max(cx - half, 0)
     y1, x1 = min(cy + half, hw[0]), min(cx + half, hw[1])
-    assert y1 > y0 and x1 > x0, f"window of side {window} at {centre_yx} misses the {hw} frame"
+    if y1 <= y0 or x1 <= x0:
+        raise ValueError(
+            f"window of side {window} at {centre_yx} (row, column) misses the {hw} (H, W) frame: "
+            "give a centre inside the frame"
+        )
     return y0, y1, x0, x1
 
 

@@ -65,9 +65,11 @@ def segment_windows(
     masks = []
     for (local,), box in zip(local_masks, boxes):
         y0, y1, x0, x1 = box
-        assert local.shape == (y1 - y0, x1 - x0), (
-            f"crop mask {tuple(local.shape)} does not match the crop box {box}"
-        )
+        if tuple(local.shape) != (y1 - y0, x1 - x0):
+            raise ValueError(
+                f"crop mask {tuple(local.shape)} does not match the crop box {box}: the "
+                "backbone's segment_crops must return one mask of each crop's size"
+            )
         masks.append(torch.zeros(hw, dtype=torch.bool, device=local.device))
         masks[-1][y0:y1, x0:x1] = local.bool()
     return masks

@@ -50,6 +50,7 @@ from irsam.oneshot.lfm import (
 from irsam.oneshot.ppcf import full_frame_masks, ppcf_masks
 from irsam.oneshot.tle import tle_vote
 from irsam.utils import atomic_save_torch, get_logger
+from irsam.utils.errors import ConfigError
 
 log = get_logger(__name__)
 
@@ -97,7 +98,10 @@ class ReferenceState:
         data, keys = read_checkpoint(path), [f.name for f in fields(cls)]
         missing = set(keys) - set(data)
         if missing:
-            raise ValueError(f"{path}: not a one-shot reference state (missing {sorted(missing)}).")
+            raise ConfigError(
+                f"{path}: not a one-shot reference state (missing {sorted(missing)}); give the "
+                "reference_state.pt that oneshot.py writes in its output folder."
+            )
         return cls(**{key: data[key] for key in keys})
 
 
@@ -170,9 +174,10 @@ class OneShotSegmenter(nn.Module):
             x = x[None].expand(3, -1, -1)
         elif x.ndim == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
             x = x.permute(2, 0, 1)
-        assert x.ndim == 3 and x.shape[0] in (1, 3), (
-            f"expected an H×W, H×W×3 or 3×H×W frame (RGB, 0–255), got shape {tuple(x.shape)}"
-        )
+        if x.ndim != 3 or x.shape[0] not in (1, 3):
+            raise ValueError(
+                f"expected an H×W, H×W×3 or 3×H×W frame (RGB, 0–255), got shape {tuple(x.shape)}"
+            )
         return x.expand(3, -1, -1).float().to(self.device)
 
     # ------------------------------------------------------------------ reference
@@ -221,7 +226,7 @@ class OneShotSegmenter(nn.Module):
             ).to(self.device)
             centres = component_centres(mask.cpu().numpy(), cfg.ref_component, cfg.ref_connectivity)
             if not centres:
-                raise ValueError(
+                raise ConfigError(
                     "the reference annotation gives an empty mask: no target to match."
                 )
             whole = cfg.lfm_source == "frame"  # one prototype from the whole frame, every scale

@@ -32,6 +32,7 @@ from irsam.oneshot.segmenter import OneShotSegmenter, ReferenceState
 from irsam.outputs import write_prediction
 from irsam.utils import get_logger
 from irsam.utils.atomic import atomic_write_bytes
+from irsam.utils.errors import ConfigError
 
 log = get_logger(__name__)
 
@@ -78,14 +79,14 @@ def resolve_reference(frames: list[Path], reference: str | None, index: int) -> 
     """
     if reference is None:
         if not -len(frames) <= index < len(frames):
-            raise ValueError(f"reference_index={index} is outside the {len(frames)} frames.")
+            raise ConfigError(f"reference_index={index} is outside the {len(frames)} frames.")
         return frames[index]
     for path in frames:
         if reference in (path.name, path.stem):
             return path
     if Path(reference).is_file():
         return Path(reference)
-    raise ValueError(
+    raise ConfigError(
         f"reference={reference!r} is neither a frame of the sequence ({frames[0].parent}) nor an "
         "image file."
     )
@@ -196,7 +197,7 @@ def run_sequence(
       SequenceResult: counts, timing and metrics.
     """
     if on_error not in ("skip", "stop"):
-        raise ValueError(f"on_error={on_error!r} is not one of skip, stop.")
+        raise ConfigError(f"on_error={on_error!r} is not one of skip, stop.")
     frames_dir, output = Path(frames_dir), Path(output)
     gt_dir = Path(gt_dir) if gt_dir is not None else None
     samples = collect_samples(frames_dir, gt_dir, require_masks=False)
@@ -210,7 +211,7 @@ def run_sequence(
         if annotation is None:
             ref_gt = gt_of.get(ref_path)
             if ref_gt is None:
-                raise ValueError(
+                raise ConfigError(
                     f"no annotation given and no ground-truth mask for {ref_path.name}: pass "
                     "annotation=<mask file | x,y | x1,y1,x2,y2> or gt=<mask folder>."
                 )

@@ -4,12 +4,17 @@
 Per image ``<name>``: ``masks/<name>.png`` (0/255), ``overlays/<name>.png`` (colour overlay) and
 optionally ``probs/<name>.tif`` (float32 probabilities); per run ``targets.csv``, one row per
 detected target. Every file is written atomically (temporary name, then rename).
+
+Outputs of two runs never mix: :func:`clear_output_dir` refuses a folder that is not empty, or,
+when asked to overwrite, deletes the previous run's files one by one (and refuses a folder that
+holds anything else).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 import tifffile
 from scipy import ndimage
+from scipy.special import expit
 
 from irsam.data.io import write_png
 from irsam.metrics import label_components
@@ -39,6 +45,20 @@ TARGET_COLUMNS = (
 """Columns of ``targets.csv``: one row per detected target (8-connected component, raster order);
 centroids are unweighted pixel means, scores are sigmoid probabilities, the box is in pixels with
 x1/y1 exclusive."""
+
+
+def binarise_logits(logit_map: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mask and the probability map of one native-resolution logit map: what every
+    prediction output (files, ``targets.csv``, :class:`irsam.predictor.Predictor`) is made of.
+
+    Arguments:
+      logit_map (np.ndarray): H×W float32 mask logits.
+      threshold (float): logit threshold of a target pixel (the metrics' ``threshold``).
+    Returns:
+      tuple[np.ndarray, np.ndarray]: H×W bool mask (``logit > threshold``) and H×W float32
+      sigmoid probabilities.
+    """
+    return logit_map > threshold, expit(logit_map)
 
 
 def target_rows(name: str, pred: np.ndarray, prob: np.ndarray) -> list[tuple[Any, ...]]:
@@ -115,6 +135,86 @@ def write_prediction(
         with atomic_path(output_dir / "probs" / f"{name}.tif") as tmp:
             tifffile.imwrite(tmp, prob.astype(np.float32))
     return picture
+
+
+OUTPUT_FOLDERS = {"masks": ".png", "overlays": ".png", "probs": ".tif"}
+"""The per-image folders of a prediction run and the suffix of their files."""
+RUN_FILES = ("targets.csv", "skipped.txt", "overlay.avi", "results.json", "results.md")
+"""The per-run files of a prediction run."""
+
+
+def _is_temporary(path: Path) -> bool:
+    """A temporary file left by an interrupted atomic write (``.<name>.<random>.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def count_masks(output_dir: str | Path) -> int:
+    """Number of mask files on disk in a prediction folder.
+
+    Arguments:
+      output_dir (str | Path): the run output folder.
+    Returns:
+      int: the ``masks/*.png`` files.
+    """
+    return sum(1 for _ in (Path(output_dir) / "masks").glob("*.png"))
+
+
+def clear_output_dir(output_dir: str | Path, overwrite: bool, key: str = "output") -> int:
+    """Make sure a new run's predictions cannot mix with files already in ``output_dir``.
+
+    An empty or missing folder is used as it is. A folder with files is refused unless
+    ``overwrite``; then the files a prediction run writes (:data:`OUTPUT_FOLDERS`,
+    :data:`RUN_FILES`, interrupted temporary files) are deleted one by one, and the per-image
+    folders too when empty. A folder that holds anything else is refused even with ``overwrite``
+    (it is not a prediction folder) and nothing is deleted.
+
+    Arguments:
+      output_dir (str | Path): the run output folder.
+      overwrite (bool): delete the previous run's predictions instead of refusing.
+      key (str): the config key of the folder, named in the messages.
+    Returns:
+      int: the number of files deleted.
+    Raises:
+      FileExistsError: the folder is not empty (without ``overwrite``), or holds files that a
+        prediction run does not write.
+    """
+    folder = Path(output_dir)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return 0
+    ours: list[Path] = []
+    foreign: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and entry.name in OUTPUT_FOLDERS:
+            for file in sorted(entry.iterdir()):
+                known = file.suffix == OUTPUT_FOLDERS[entry.name] or _is_temporary(file)
+                (ours if known and file.is_file() else foreign).append(file)
+        elif entry.is_file() and (entry.name in RUN_FILES or _is_temporary(entry)):
+            ours.append(entry)
+        else:
+            foreign.append(entry)
+    if not ours and not foreign:  # empty per-image folders only
+        return 0
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"{key}={folder} holds {len(foreign)} file(s) that a prediction run does not write "
+            f"({shown}); it is not a prediction folder, so nothing was deleted. Choose an empty "
+            f"or new folder: {key}=<folder>."
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"{key}={folder} already holds {len(ours)} prediction file(s) of an earlier run; new "
+            f"masks would mix with them. Choose an empty or new folder ({key}=<folder>), or pass "
+            "overwrite=true to delete the earlier masks, overlays, probability maps and reports "
+            "first."
+        )
+    for file in ours:
+        file.unlink()
+    for name in OUTPUT_FOLDERS:
+        sub = folder / name
+        if sub.is_dir() and not any(sub.iterdir()):
+            os.rmdir(sub)
+    return len(ours)
 
 
 TRACK_COLUMNS = ("frame", "track_id")

@@ -16,6 +16,7 @@ from irsam.outputs.pictures import overlay, panel, to_uint8_rgb
 from irsam.outputs.predictions import (
     TARGET_COLUMNS,
     TRACK_COLUMNS,
+    binarise_logits,
     target_rows,
     write_prediction,
     write_targets_csv,
@@ -127,10 +128,12 @@ class PredictionWriter(L.Callback):
     each target a track id (:func:`irsam.outputs.tracking.update_tracks`) and can be written as an
     overlay video; streams are read in order by one process.
 
-    The output folder is checked for writing at ``setup`` (before any image is segmented). With
-    a ``source`` (a frame stream), the frames it skipped as unreadable (``on_error=skip``) are
-    listed in ``skipped.txt`` (``file<TAB>reason`` per line) and in :attr:`skipped`, and a
-    warning names them; ``targets.csv`` is written as usual.
+    The output folder is checked for writing at ``setup`` (before any image is segmented); a
+    second image of one loop with an already written name is refused (it would overwrite the
+    first one's files). With a ``source`` (a frame stream), the frames it left out or repaired
+    (``on_error=skip``: unreadable, missing from a truncated file, NaN/Inf pixels) are listed in
+    ``skipped.txt`` (``frame<TAB>reason`` per line) and in :attr:`skipped`, and a warning names
+    them; ``targets.csv`` is written as usual.
 
     Arguments:
       output_dir (str): folder receiving ``masks/``, ``overlays/``, ``probs/`` and ``targets.csv``.
@@ -141,8 +144,8 @@ class PredictionWriter(L.Callback):
       track_max_gap (int): frames a track may go undetected before it ends.
       video (str | None): overlay video file for frame streams (None = no video).
       video_fps (float): frame rate of that video.
-      source (FrameStream | None): the stream being predicted, asked for its skipped frames
-        (:meth:`irsam.data.streams.FrameStream.missing`) at the end.
+      source (FrameStream | None): the stream being predicted, asked for its skipped or repaired
+        frames (:meth:`irsam.data.streams.FrameStream.missing`) at the end.
     """
 
     def __init__(
@@ -185,9 +188,13 @@ class PredictionWriter(L.Callback):
         for k, logit in enumerate(outputs["native_logits"]):
             height, width = logit.shape[-2:]
             name = batch["name"][k]
+            if name in self.written:
+                raise ValueError(
+                    f"two images of this run are named {name!r}: the second would overwrite "
+                    f"{self.output_dir / 'masks' / name}.png. Give the inputs unique names."
+                )
             logit_map = logit[0, 0].float().cpu().numpy()
-            pred = logit_map > pl_module.threshold
-            prob = 1.0 / (1.0 + np.exp(-logit_map))
+            pred, prob = binarise_logits(logit_map, pl_module.threshold)
             h, w = (int(v) for v in batch["valid_size"][k])
             image = (
                 torch.nn.functional.interpolate(
@@ -248,14 +255,14 @@ class PredictionWriter(L.Callback):
             self._report_skipped()
 
     def _report_skipped(self) -> None:
-        """Write ``skipped.txt`` and warn when the source skipped unreadable frames."""
+        """Write ``skipped.txt`` and warn when the source left out or repaired frames."""
         self.skipped = {} if self.source is None else self.source.missing(self.written)
         if not self.skipped:
             return
         text = "".join(f"{file}\t{reason}\n" for file, reason in self.skipped.items())
         atomic_write_bytes(self.output_dir / "skipped.txt", text.encode("utf-8"), what="report")
         log.warning(
-            "%d unreadable frame(s) skipped (on_error=skip), listed in %s:\n%s",
+            "%d frame(s) skipped or repaired (on_error=skip), listed in %s:\n%s",
             len(self.skipped),
             self.output_dir / "skipped.txt",
             "\n".join(f"    {file}: {reason}" for file, reason in self.skipped.items()),

@@ -8,8 +8,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from irsam.metrics.compare import MixedProtocolError, compare_markdown, load_results
+from irsam.metrics.compare import compare_markdown, load_results
 from irsam.metrics.report import TABLE_METRICS
+from irsam.utils.errors import EXIT_CODE, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,8 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Arguments:
       argv (Sequence[str] | None): arguments (None: ``sys.argv[1:]``).
     Returns:
-      int: 0 on success, 2 when a file is missing or runs of different rules would share a
-      column.
+      int: 0 on success; 2, with one line ``irsam-compare: error: <message>`` on stderr, when a
+      file is missing or is not a results file, or runs of different rules would share a column.
     """
     parser = argparse.ArgumentParser(
         prog="irsam-compare", description="Print evaluation results side by side (Markdown)."
@@ -36,9 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = compare_markdown(
             load_results(args.results), args.labels, args.metrics, args.allow_mixed
         )
-    except (MixedProtocolError, FileNotFoundError) as error:
-        sys.stderr.write(f"irsam-compare: {error}\n")
-        return 2
+    except UserError as error:
+        sys.stderr.write(f"irsam-compare: error: {error}\n")
+        return EXIT_CODE
     sys.stdout.write(table)
     return 0
 

@@ -10,7 +10,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.data.protocols import protocol_record
-from irsam.lit_module import IRSAMLitModule, checkpoint_sizes
+from irsam.lit_module import IRSAMLitModule, inference_options
 from irsam.metrics.compare import split_table
 from irsam.metrics.report import (
     metric_rules,
@@ -23,7 +23,7 @@ from irsam.metrics.report import (
 from irsam.models import count_parameters
 from irsam.outputs import PredictionWriter
 from irsam.tasks.runner import instantiate_group, task_wrapper
-from irsam.utils import ensure_writable_dir, get_logger
+from irsam.utils import ConfigError, ensure_writable_dir, get_logger
 
 log = get_logger(__name__)
 
@@ -47,10 +47,10 @@ def refuse_model_override(cfg: DictConfig) -> None:
     Arguments:
       cfg (DictConfig): an ``evaluate.yaml`` / ``predict.yaml`` / ``export.yaml`` config.
     Raises:
-      ValueError: ``cfg.model`` is set.
+      ConfigError: ``cfg.model`` is set.
     """
     if cfg.get("model") is not None:
-        raise ValueError(
+        raise ConfigError(
             f"model={cfg.model.get('net', {}).get('_target_', cfg.model)} cannot apply here: the "
             f"network is rebuilt from the checkpoint's own config (ckpt_path={cfg.ckpt_path}). "
             "Drop the model override; to use another network, train it with train.py first."
@@ -68,13 +68,7 @@ def checkpoint_data_options(cfg: DictConfig, module: IRSAMLitModule) -> dict[str
       dict: ``loader_size`` (the user's, else :func:`~irsam.lit_module.checkpoint_sizes`) and
       ``high_bit_norm`` (and, when stored, ``eval_resize``, ``pad_divisor``, ``pad_value``).
     """
-    stored = module.datamodule_hparams
-    options = {
-        key: stored[key] for key in ("eval_resize", "pad_divisor", "pad_value") if key in stored
-    }
-    options["loader_size"] = int(cfg.get("loader_size") or checkpoint_sizes(module)[0])
-    options["high_bit_norm"] = cfg.get("high_bit_norm") or stored.get("high_bit_norm", "percentile")
-    return options
+    return inference_options(module, cfg.get("loader_size"), cfg.get("high_bit_norm"))
 
 
 @task_wrapper

@@ -6,8 +6,9 @@ Modes:
 * ``sequence=<folder>``: one sequence; the reference is ``reference`` (a frame name) or the
   frame at ``reference_index``; it is annotated by ``annotation=<mask file>``,
   ``point=[x,y]`` or ``box=[x1,y1,x2,y2]`` (or none of them, to take the ground-truth mask of
-  the reference from ``gt``). ``annotation=x,y`` typed in a shell would reach Hydra as a sweep;
-  :func:`rewrite_annotation_argv` turns it into ``point=[x,y]`` before Hydra parses it.
+  the reference from ``gt``). ``annotation=x,y`` or ``point=x,y`` typed in a shell would reach
+  Hydra as a sweep, and ``point=[x, y]`` unquoted as two arguments;
+  :func:`rewrite_annotation_argv` turns them into ``point=[x,y]`` before Hydra parses them.
 * ``sequences=<root>``: every sub-folder of ``root`` is a sequence, scored against
   ``gt/<same sub-folder>``; writes per-sequence metrics and their macro average.
 """
@@ -31,7 +32,7 @@ from irsam.oneshot.backbone import build_backbone
 from irsam.oneshot.config import OneShotConfig
 from irsam.oneshot.segmenter import OneShotSegmenter
 from irsam.oneshot.sequence import SequenceResult, macro_average, run_sequence, write_metrics
-from irsam.utils import ensure_writable_dir, get_logger
+from irsam.utils import ConfigError, ensure_writable_dir, get_logger
 
 log = get_logger(__name__)
 
@@ -50,32 +51,65 @@ def build_segmenter(cfg: DictConfig) -> OneShotSegmenter:
 
 
 _NUMBER = r"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*"
-_COORDS = re.compile(rf"^annotation=[\"']?({_NUMBER}(?:,{_NUMBER}){{1,3}})[\"']?$")
+_COORDS = re.compile(
+    rf"^(annotation|point|box)=[\"']?\[?({_NUMBER}(?:,{_NUMBER}){{1,3}})\]?[\"']?$"
+)
+_OPEN_LIST = re.compile(r"^(annotation|point|box)=\[[^\]]*$")
+QUOTE_HINT = "quote it as printed in docs/oneshot.md: 'point=[x,y]' or 'box=[x1,y1,x2,y2]'"
+"""How to type a point or box reference so that no shell changes it."""
+
+
+def _join_open_lists(argv: list[str]) -> list[str]:
+    """Join ``point=[120,`` ``64]`` (a list with spaces the shell split) into one argument."""
+    out: list[str] = []
+    for arg in argv:
+        if out and _OPEN_LIST.match(out[-1]) and "=" not in arg:
+            out[-1] = f"{out[-1]} {arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def rewrite_annotation_argv(argv: list[str]) -> list[str]:
-    """Turn ``annotation=x,y`` / ``annotation=x1,y1,x2,y2`` into ``point=[..]`` / ``box=[..]``.
+    """Turn the coordinate forms of a reference into ``point=[x,y]`` / ``box=[x1,y1,x2,y2]``.
 
-    Hydra reads a bare comma list as a sweep and stops with "To sweep over it, add
-    --multirun"; a shell strips the quotes of ``annotation="x,y"``, so the coordinates are
-    rewritten before Hydra sees them. Other arguments are unchanged.
+    ``annotation=x,y``, ``annotation=x1,y1,x2,y2``, ``point=x,y`` and ``box=x1,y1,x2,y2``:
+    Hydra reads a bare comma list as a sweep and stops with "Ambiguous value", and a shell
+    strips the quotes of ``annotation="x,y"``. ``point=[120, 64]`` typed without quotes reaches
+    the program as two arguments, joined again here. The point or box is named by the key
+    (``point=``, ``box=``; a wrong count of numbers is then refused with the quoting hint) or,
+    for ``annotation=``, by the count of numbers. Other arguments are unchanged.
 
     Arguments:
       argv (list[str]): command-line arguments (without the program name).
     Returns:
-      list[str]: the arguments, coordinate annotations rewritten.
+      list[str]: the arguments, coordinate references rewritten.
     """
     out = []
-    for arg in argv:
+    for arg in _join_open_lists(argv):
         match = _COORDS.match(arg)
-        values = match.group(1).replace(" ", "").split(",") if match else []
-        if len(values) == 2:
-            out.append(f"point=[{','.join(values)}]")
-        elif len(values) == 4:
-            out.append(f"box=[{','.join(values)}]")
-        else:
+        if match is None:
             out.append(arg)
+            continue
+        values = match.group(2).replace(" ", "").split(",")
+        key = match.group(1)
+        if key == "annotation":
+            key = {2: "point", 4: "box"}.get(len(values))
+        out.append(arg if key is None else f"{key}=[{','.join(values)}]")
     return out
+
+
+def _coordinates(cfg: DictConfig, key: str, count: int, form: str) -> list[float]:
+    """The ``count`` numbers of ``point`` / ``box``, else a ConfigError saying how to quote them."""
+    value = cfg.get(key)
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else None
+    if items is None or len(items) != count:
+        shown = items if items is not None else repr(value)
+        raise ConfigError(f"{key}={shown} must be {form}; {QUOTE_HINT}.")
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key}={items} must be {form}; {QUOTE_HINT}.") from error
 
 
 def annotation_from_config(cfg: DictConfig) -> Annotation | None:
@@ -88,19 +122,13 @@ def annotation_from_config(cfg: DictConfig) -> Annotation | None:
     """
     given = [k for k in ("annotation", "point", "box") if cfg.get(k) is not None]
     if len(given) > 1:
-        raise ValueError(
+        raise ConfigError(
             f"set only one of annotation=<mask file>, point=[x,y], box=[x1,y1,x2,y2]; got {given}."
         )
     if cfg.get("point") is not None:
-        values = [float(v) for v in cfg.point]
-        if len(values) != 2:
-            raise ValueError(f"point={list(cfg.point)} must be [x, y] (two numbers, pixels).")
-        return PointAnnotation(*values)
+        return PointAnnotation(*_coordinates(cfg, "point", 2, "[x, y] (two numbers, pixels)"))
     if cfg.get("box") is not None:
-        values = [float(v) for v in cfg.box]
-        if len(values) != 4:
-            raise ValueError(f"box={list(cfg.box)} must be [x1, y1, x2, y2] (four numbers).")
-        return BoxAnnotation(*values)
+        return BoxAnnotation(*_coordinates(cfg, "box", 4, "[x1, y1, x2, y2] (four numbers)"))
     return None if cfg.annotation is None else parse_annotation(cfg.annotation)
 
 
@@ -123,13 +151,13 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
       "fps": frames per second, "skipped": {name: unreadable frame names}}``.
     """
     if (cfg.sequence is None) == (cfg.sequences is None):
-        raise ValueError(
+        raise ConfigError(
             "set exactly one of sequence=<folder of frames> or "
             "sequences=<root with one sub-folder per sequence>."
         )
+    annotation = annotation_from_config(cfg)
     output = ensure_writable_dir(cfg.output, "one-shot output folder (output=)")
     segmenter = build_segmenter(cfg)
-    annotation = annotation_from_config(cfg)
     common: dict[str, Any] = {
         "annotation": annotation,
         "reference": None if cfg.reference is None else str(cfg.reference),
@@ -149,7 +177,7 @@ def run_oneshot(cfg: DictConfig) -> dict[str, Any]:
         root = Path(cfg.sequences)
         names = sorted(p.name for p in root.iterdir() if p.is_dir() and list_images(p))
         if not names:
-            raise ValueError(f"sequences={root}: no sub-folder with images.")
+            raise ConfigError(f"sequences={root}: no sub-folder with images.")
         gt_root = None if cfg.gt is None else Path(cfg.gt)
         runs = [(root / n, output / n, None if gt_root is None else gt_root / n) for n in names]
     results = [

@@ -27,8 +27,10 @@ from irsam.data.streams import open_stream
 from irsam.lit_module import IRSAMLitModule
 from irsam.metrics.report import metrics_table, write_results
 from irsam.outputs import PredictionWriter
+from irsam.outputs.predictions import clear_output_dir, count_masks
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
 from irsam.tasks.runner import task_wrapper
+from irsam.tiling import ShrinkWarning, TiledNetwork
 from irsam.utils import get_logger
 
 log = get_logger(__name__)
@@ -41,8 +43,10 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     Writes ``masks/<name>.png`` (0/255), ``overlays/<name>.png``, optional ``probs/<name>.tif``
     (float32 probabilities), ``targets.csv`` and, with ``gt=<mask folder>``,
     ``results.json``/``.md``
-    scored with the checkpoint's metric options (merged with ``metrics.*``). Unreadable frames of
-    a folder are skipped with a warning (``on_error=skip``) and listed in ``skipped.txt``.
+    scored with the checkpoint's metric options (merged with ``metrics.*``). Frames a stream
+    cannot deliver as stored (unreadable, missing from a truncated file, NaN/Inf pixels) are
+    skipped or repaired with a warning (``on_error=skip``) and listed in ``skipped.txt``. An
+    ``output`` folder that is not empty is refused unless ``overwrite=true``.
 
     Arguments:
       cfg (DictConfig): the composed ``predict.yaml`` config.
@@ -53,15 +57,23 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     refuse_model_override(cfg)
     module = IRSAMLitModule.from_checkpoint(cfg.ckpt_path, metrics=metric_overrides(cfg))
+    network: Any = module.net
     if cfg.backend == "onnx":
         from irsam.export import OnnxNetwork
 
         if not cfg.get("onnx_path"):
             raise ValueError("backend=onnx needs onnx_path=<file.onnx> (written by export.py).")
-        module.use_runner(OnnxNetwork(cfg.onnx_path))
+        network = OnnxNetwork(cfg.onnx_path)
     elif cfg.backend != "torch":
         raise ValueError(f"backend={cfg.backend!r} must be torch or onnx.")
     options = checkpoint_data_options(cfg, module)
+    tile = cfg.get("tile")
+    if tile is not None:  # native frames, windows at the training scale (irsam/tiling.py)
+        network = TiledNetwork(
+            network, tile=tile, overlap=cfg.overlap, window_size=options["loader_size"]
+        )
+    if network is not module.net:
+        module.use_runner(network)
     source: Any = None
     if cfg.get("gt"):
         samples, source = drop_unreadable(collect_samples(cfg.input, cfg.gt), cfg.on_error)
@@ -69,7 +81,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             samples,
             stage="eval",
             loader_size=options["loader_size"],
-            eval_resize=options.get("eval_resize", "resize"),
+            eval_resize="pad" if tile is not None else options.get("eval_resize", "resize"),
             pad_divisor=options.get("pad_divisor", 32),
             pad_value=options.get("pad_value", 128.0),
             high_bit_norm=options["high_bit_norm"],
@@ -77,15 +89,19 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         )
     else:  # an image, a folder of frames, a video, a multi-page TIFF or a .npy stack, streamed
         dataset = source = open_stream(
-            cfg.input, options["loader_size"], options["high_bit_norm"], on_error=cfg.on_error
+            cfg.input,
+            0 if tile is not None else options["loader_size"],
+            options["high_bit_norm"],
+            on_error=cfg.on_error,
         )
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers,
+        num_workers=cfg.num_workers if cfg.get("gt") else 0,  # streams prefetch in a thread
         collate_fn=functools.partial(collate_irstd, pad_value=options.get("pad_value", 128.0)),
     )
     output = Path(cfg.output)
+    clear_output_dir(output, bool(cfg.overwrite))
     writer = PredictionWriter(
         str(output),
         overlays=cfg.save_overlays,
@@ -96,7 +112,8 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         video_fps=float(getattr(dataset, "fps", None) or cfg.video_fps),
         source=source,
     )
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[writer], logger=False)
+    callbacks = [writer] if tile is not None else [writer, ShrinkWarning(module.net.img_size)]
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=False)
     summary: dict[str, Any] = {"output": str(output)}
     if cfg.get("gt"):
         trainer.test(module, dataloaders=loader)
@@ -104,15 +121,16 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         summary.update(values, metric_options=dict(module.hparams.metrics or {}))
     else:
         trainer.predict(module, dataloaders=loader, return_predictions=False)
-    summary.update(images=writer.images, targets=len(writer.rows), skipped=writer.skipped)
+    images = count_masks(output)
+    summary.update(images=images, targets=len(writer.rows), skipped=writer.skipped)
     if cfg.get("gt") and trainer.is_global_zero:
         write_results(output, summary, metrics_table(summary, "test/"))
     log.info(
         "Wrote %d masks and %d targets to %s%s",
-        writer.images,
+        images,
         len(writer.rows),
         output,
-        f"; skipped {len(writer.skipped)} unreadable frame(s), listed in skipped.txt"
+        f"; skipped or repaired {len(writer.skipped)} frame(s), listed in skipped.txt"
         if writer.skipped
         else "",
     )

@@ -1,21 +1,36 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Hydra glue shared by the tasks: the task wrapper (extras, failures, sweep trials that run out
-of memory), config-group instantiation and the optimised-metric lookup."""
+"""Hydra glue shared by the tasks: the task wrapper (extras, trainer keys, failures, sweep trials
+that run out of memory), config-group instantiation, the optimised-metric lookup, and the
+command-line handling of the errors a user can fix (:class:`~irsam.utils.errors.UserError`): the
+checks made before Hydra composes (:func:`check_command_line`) and the Hydra callback
+(:class:`UserErrorCallback`, ``conf/hydra/default.yaml``) that prints them as one line and exits
+with code 2."""
 
 from __future__ import annotations
 
+import difflib
 import functools
+import inspect
+import logging
+import os
+import re
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from irsam.utils import atomic_write_bytes, get_logger
+from irsam.utils.atomic import blocking_file
+from irsam.utils.errors import EXIT_CODE, ConfigError, UserError, find_user_error
+from irsam.utils.extras import check_overrides, check_target_extras
 
 log = get_logger(__name__)
 
@@ -32,6 +47,7 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
         return []
     if not isinstance(cfg, DictConfig):
         raise TypeError(f"expected a mapping of configs, got {type(cfg).__name__}")
+    check_target_extras(cfg)  # e.g. logger=wandb without the wandb extra: the pip command
     return [
         hydra.utils.instantiate(node)
         for node in cfg.values()
@@ -91,6 +107,7 @@ def task_wrapper(
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> tuple[dict, dict]:
+        check_trainer_config(cfg.get("trainer"))
         apply_extras(cfg)
         try:
             return task(cfg)
@@ -131,3 +148,164 @@ def metric_value(metrics: dict[str, Any], name: str | None) -> float | None:
         raise KeyError(f"optimized_metric={name!r} was not logged; available: {sorted(metrics)}")
     value = metrics[name]
     return float(value.item() if hasattr(value, "item") else value)
+
+
+TRAINER_DOCS = "https://lightning.ai/docs/pytorch/stable/common/trainer.html"
+"""Where every argument of Lightning's Trainer is described."""
+_TRAINER_OVERRIDE = re.compile(r"^\+{0,2}trainer\.([^.=]+)")
+
+
+@functools.cache
+def trainer_arguments() -> frozenset[str]:
+    """The keyword arguments of ``lightning.pytorch.Trainer`` (the keys a ``trainer`` node may
+    hold besides Hydra's ``_target_``-style keys).
+
+    Returns:
+      frozenset[str]: e.g. ``{"max_epochs", "accelerator", ...}``.
+    """
+    parameters = inspect.signature(L.Trainer.__init__).parameters
+    return frozenset(name for name in parameters if name != "self")
+
+
+def check_trainer_keys(keys: Iterable[str]) -> None:
+    """Refuse trainer keys that are no argument of Lightning's Trainer, naming the nearest one.
+
+    Arguments:
+      keys (Iterable[str]): keys of the ``trainer`` node (or of ``trainer.<key>=`` overrides);
+        Hydra's own keys (``_target_``, ``_partial_`` ...) are skipped.
+    Raises:
+      ConfigError: one line per unknown key, e.g. "trainer.max_epoch is not an argument of
+        Lightning's Trainer: did you mean trainer.max_epochs?".
+    """
+    known = trainer_arguments()
+    lines = []
+    for key in dict.fromkeys(k for k in keys if not k.startswith("_") and k not in known):
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f"did you mean trainer.{close[0]}?" if close else f"the arguments: {TRAINER_DOCS}"
+        lines.append(f"trainer.{key} is not an argument of Lightning's Trainer: {hint}")
+    if lines:
+        raise ConfigError("\n".join(lines))
+
+
+def check_trainer_config(node: Any) -> None:
+    """:func:`check_trainer_keys` on a composed ``trainer`` node whose ``_target_`` is Lightning's
+    Trainer (a typo in a config file, or a ``+trainer.<key>=`` override); other nodes pass.
+
+    Arguments:
+      node (Any): ``cfg.trainer`` (a DictConfig, or None when the task has no trainer).
+    Raises:
+      ConfigError: see :func:`check_trainer_keys`.
+    """
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    target = hydra.utils.get_class(str(node._target_))
+    if isinstance(target, type) and issubclass(target, L.Trainer):
+        check_trainer_keys(node.keys())
+
+
+def check_trainer_overrides(argv: Sequence[str]) -> None:
+    """:func:`check_trainer_keys` on the ``trainer.<key>=`` overrides of a command line, before
+    Hydra composes: Hydra would answer a misspelt key with "To append to your config use +",
+    advice that then fails inside the Trainer.
+
+    Arguments:
+      argv (Sequence[str]): command-line arguments, e.g. ``sys.argv[1:]``.
+    Raises:
+      ConfigError: see :func:`check_trainer_keys`.
+    """
+    keys = [m.group(1) for m in map(_TRAINER_OVERRIDE.match, argv) if m]
+    if keys:
+        check_trainer_keys(keys)
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """The checks an entry point makes before Hydra composes its config: the trainer keys
+    (:func:`check_trainer_overrides`) and the Hydra plugins the overrides need
+    (:func:`irsam.utils.extras.check_overrides`). A :class:`UserError` is printed as one line,
+    ``error: <message>``, and the process exits with code 2 (the traceback instead with
+    ``verbose=true`` or ``HYDRA_FULL_ERROR=1``).
+
+    Arguments:
+      argv (Sequence[str]): command-line arguments, e.g. ``sys.argv[1:]``.
+    """
+    try:
+        check_overrides(argv)
+        check_trainer_overrides(argv)
+    except UserError as error:
+        verbose = any(re.fullmatch(r"\+{0,2}verbose=(?i:true)", arg) for arg in argv)
+        if _wants_traceback(verbose):
+            raise
+        exit_with_user_error(error)
+
+
+def _wants_traceback(verbose: Any) -> bool:
+    """Whether the user asked for tracebacks (``verbose=true`` or ``HYDRA_FULL_ERROR=1``)."""
+    return bool(verbose) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def exit_with_user_error(error: UserError, raised: BaseException | None = None) -> NoReturn:
+    """Print ``error: <message>`` on stderr, record the traceback in the run's log file (when one
+    is open), and exit with code 2.
+
+    Arguments:
+      error (UserError): the error to report.
+      raised (BaseException | None): the error as raised (e.g. Hydra's wrapper around
+        ``error``), whose traceback goes to the log file; None = ``error``.
+    """
+    raised = raised or error
+    record = log.makeRecord(
+        log.name,
+        logging.ERROR,
+        __file__,
+        0,
+        "error: %s",
+        (error,),
+        (type(raised), raised, raised.__traceback__),
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+    sys.stderr.write(f"error: {error}\n")
+    sys.stderr.flush()
+    sys.exit(EXIT_CODE)
+
+
+class UserErrorCallback(Callback):
+    """Hydra callback (``conf/hydra/default.yaml``): a job stopped by a :class:`UserError`
+    prints one line, ``error: <message>``, and the process exits with code 2, instead of Hydra's
+    traceback; ``verbose=true`` or ``HYDRA_FULL_ERROR=1`` keeps the traceback. The run folder is
+    checked first: a file standing where it should be created is reported the same way.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Check that the run folder (``hydra.run.dir``) can be created."""
+        self._check_folder(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Check that the sweep folder (``hydra.sweep.dir``) can be created."""
+        self._check_folder(config, "hydra.sweep.dir")
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """Report a job that failed on a :class:`UserError` and exit with code 2."""
+        if job_return.status != JobStatus.FAILED:
+            return
+        # the error itself: reading ``return_value`` would print a line and raise it
+        raised = job_return._return_value
+        error = find_user_error(raised) if isinstance(raised, BaseException) else None
+        if error is not None and not _wants_traceback(config.get("verbose")):
+            exit_with_user_error(error, raised)
+
+    @staticmethod
+    def _check_folder(config: DictConfig, key: str) -> None:
+        """Exit with a one-line error when a file stands at the folder ``key`` or a parent."""
+        folder = OmegaConf.select(config, key)
+        blocker = None if folder is None else blocking_file(folder)
+        if blocker is None:
+            return
+        error = ConfigError(
+            f"cannot create the run folder {folder}: {blocker} is a file, not a folder. Move or "
+            "delete that file, or choose another folder (paths.log_dir=<folder>)."
+        )
+        if _wants_traceback(config.get("verbose")):
+            raise error
+        exit_with_user_error(error)

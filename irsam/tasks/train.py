@@ -8,16 +8,23 @@ from typing import Any
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from irsam.lit_module import IRSAMLitModule
 from irsam.metrics.report import metrics_table
 from irsam.models import count_parameters
-from irsam.resume import AtomicCheckpointIO, ResumeState, experiment_identity, resolve_ckpt_path
+from irsam.resume import (
+    AtomicCheckpointIO,
+    ResumeState,
+    experiment_identity,
+    resolve_ckpt_path,
+    selected_checkpoint,
+)
 from irsam.tasks.runner import instantiate_group, metric_value, task_wrapper
 from irsam.utils import get_logger
-from irsam.utils.atomic import ensure_writable_dir
+from irsam.utils.atomic import ensure_writable_dir, format_size, free_bytes
 
 log = get_logger(__name__)
 
@@ -54,6 +61,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if cfg.get("train") and trainer.is_global_zero:
+        check_checkpoint_space(model, trainer)
 
     optimized = None
     if cfg.get("train"):
@@ -67,7 +76,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best = selected_checkpoint(trainer.checkpoint_callback)
         if not best:
             log.warning("No best checkpoint was saved: testing the current weights")
         trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
@@ -82,6 +91,50 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "trainer": trainer,
         "optimized_metric": optimized,
     }
+
+
+def check_checkpoint_space(model: nn.Module, trainer: L.Trainer) -> str | None:
+    """Warn, before training, when the disk of the checkpoint folder cannot hold the checkpoints
+    the run keeps (a full disk is otherwise found at the first save, after an epoch).
+
+    A checkpoint holds every parameter and buffer of ``model`` and the optimiser state, counted
+    as two float32 moments per trainable parameter (AdamW's). The run keeps, per
+    ``ModelCheckpoint``, ``save_top_k`` checkpoints (all of them, one per epoch, for -1) plus
+    ``last.ckpt``, and one more is on disk while a save is written (atomically).
+
+    Arguments:
+      model (nn.Module): the LightningModule to train.
+      trainer (L.Trainer): the trainer with its checkpoint callbacks.
+    Returns:
+      str | None: the warning logged, or None when the space is enough or unknown.
+    """
+    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    kept = sum(_kept_checkpoints(c, trainer.max_epochs) for c in callbacks)
+    if not kept:
+        return None
+    folder = Path(callbacks[0].dirpath or Path(trainer.default_root_dir) / "checkpoints")
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    moments = sum(2 * 4 * p.numel() for p in model.parameters() if p.requires_grad)
+    each, free = weights + moments, free_bytes(folder)
+    needed = each * (kept + 1)
+    if free is None or free >= needed:
+        return None
+    message = (
+        f"the disk of the checkpoint folder {folder} has {format_size(free)} free, but this run "
+        f"keeps up to {kept} checkpoints (top-k and last.ckpt) of about {format_size(each)} "
+        f"each (weights {format_size(weights)}, optimiser state {format_size(moments)}), plus "
+        f"one while saving: about {format_size(needed)}. Free space, lower "
+        "callbacks.model_checkpoint.save_top_k, or write the run to a larger disk "
+        "(paths.log_dir=<folder>)."
+    )
+    log.warning(message)
+    return message
+
+
+def _kept_checkpoints(callback: ModelCheckpoint, max_epochs: int | None) -> int:
+    """Checkpoints a ``ModelCheckpoint`` keeps: top-k (-1: one per epoch) plus ``last.ckpt``."""
+    top_k = callback.save_top_k if callback.save_top_k >= 0 else max(int(max_epochs or 0), 1)
+    return top_k + int(bool(callback.save_last))
 
 
 def _checkpoint_search_folders(

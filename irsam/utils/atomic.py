@@ -1,10 +1,14 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
+"""Atomic file writes: write to a temporary file in the same folder, fsync, rename, then fsync
+the folder (POSIX), so the rename itself survives a power cut.
 
 A run killed at any moment leaves either the old file or the complete new one, never a
-half-written file. File-system failures (disk full, a read-only or permission-denied folder)
-are raised as one :class:`OutputWriteError` that names the folder, gives the space needed and
-free for a full disk, and says what to do; the temporary file is removed first.
+half-written file. Files get the permissions of an ordinary ``open``: ``0o666`` less the umask
+(``-rw-r--r--`` with the usual umask 022), so colleagues on a shared server can read checkpoints
+and results. File-system failures (disk full, a read-only or permission-denied folder, a file
+standing where a folder should be) are raised as one :class:`OutputWriteError` that names the
+folder, gives the space needed and free for a full disk, and says what to do; the temporary file
+is removed first.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 import torch
 
+from irsam.utils.errors import UserError
+
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """``errno`` values that mean the file system has no room (full disk, quota, file too big)."""
 UNWRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -29,7 +35,7 @@ LOW_SPACE_BYTES = 16 * 2**20
 ``RuntimeError`` on a full disk) is reported as a full disk."""
 
 
-class OutputWriteError(OSError):
+class OutputWriteError(UserError, OSError):
     """An output file or folder cannot be written: disk full, read-only or no permission.
 
     ``errno`` is the one of the underlying error; the message names the folder and the fix.
@@ -40,9 +46,15 @@ class OutputWriteError(OSError):
         return str(self.strerror)
 
 
-def _free_bytes(folder: Path) -> int | None:
-    """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
-    probe = folder
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Free bytes on the file system of ``folder`` (or of its nearest existing parent).
+
+    Arguments:
+      folder (str | PathLike): a folder, existing or not.
+    Returns:
+      int | None: the bytes available; None when the file system cannot be queried.
+    """
+    probe = Path(folder)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
@@ -51,8 +63,14 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def _size(value: int | None) -> str:
-    """Bytes in a readable unit (``"unknown"`` for None)."""
+def format_size(value: int | None) -> str:
+    """Bytes in a readable unit with the exact count, e.g. ``"1.5 MB (1572864 bytes)"``.
+
+    Arguments:
+      value (int | None): a byte count; None gives ``"unknown"``.
+    Returns:
+      str: the text.
+    """
     if value is None:
         return "unknown"
     for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
@@ -83,15 +101,23 @@ def translate_os_error(
     folder = Path(folder)
     target = f"{name} into the {what} {folder}" if name else f"the {what} {folder}"
     code = getattr(err, "errno", None)
-    free = _free_bytes(folder)
+    free = free_bytes(folder)
     if code is None and isinstance(err, RuntimeError) and free is not None:
         code = errno.ENOSPC if free < LOW_SPACE_BYTES else None
     if code in DISK_FULL_ERRNOS:
         return OutputWriteError(
             code,
-            f"cannot write {target}: the disk is full (needed {_size(needed)}, free "
-            f"{_size(free)}). Free space on that disk or write elsewhere (e.g. output=<folder> "
-            "or paths.log_dir=<folder> on a disk with room); nothing partial was left behind.",
+            f"cannot write {target}: the disk is full (needed {format_size(needed)}, free "
+            f"{format_size(free)}). Free space on that disk or write elsewhere (e.g. "
+            "output=<folder> or paths.log_dir=<folder> on a disk with room); nothing partial was "
+            "left behind.",
+        )
+    blocker = blocking_file(folder) if code in (errno.EEXIST, errno.ENOTDIR) else None
+    if blocker is not None:
+        return OutputWriteError(
+            code,
+            f"cannot write {target}: {blocker} is a file, not a folder. Move or delete that "
+            "file, or choose another folder (e.g. output=<folder> or paths.log_dir=<folder>).",
         )
     if code in UNWRITABLE_ERRNOS:
         if code == errno.EROFS:
@@ -103,6 +129,21 @@ def translate_os_error(
             f"cannot write {target}: {reason}. Choose a folder you can write (e.g. "
             f"output=<folder> or paths.log_dir=<folder>) or {fix}.",
         )
+    return None
+
+
+def blocking_file(folder: str | os.PathLike) -> Path | None:
+    """The file (anything but a folder) standing at ``folder`` or at one of its parents, which
+    keeps ``folder`` from being created.
+
+    Arguments:
+      folder (str | PathLike): a folder to create or write.
+    Returns:
+      Path | None: the blocking path; None when ``folder`` and its existing parents are folders.
+    """
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists() or path.is_symlink():
+            return None if path.is_dir() else path
     return None
 
 
@@ -144,7 +185,8 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
     Returns:
       Path: the folder.
     Raises:
-      OutputWriteError: it cannot be created or written (read-only, permissions, disk full).
+      OutputWriteError: it cannot be created or written (read-only, permissions, disk full, a
+        file standing at its place).
     """
     folder = Path(path)
     with translated_errors(folder, what):
@@ -155,11 +197,39 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
     return folder
 
 
+def _umask() -> int:
+    """The process umask (Linux: read from /proc; elsewhere set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk, where the OS and file system allow."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(
     path: str | os.PathLike, what: str = "output", needed: int | None = None
 ) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
+    """Yield a temporary path next to ``path``; on success fsync it, give it the umask's
+    permissions, rename it onto ``path`` and fsync the folder.
 
     Arguments:
       path (str | PathLike): the final destination. Its parent folder is created if missing.
@@ -183,7 +253,9 @@ def atomic_path(
             yield tmp
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, final)
+            _fsync_folder(final.parent)
         finally:
             if tmp is not None and tmp.exists():
                 tmp.unlink()

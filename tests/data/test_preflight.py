@@ -1,5 +1,6 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Pre-flight data check (irsam.data.preflight): bad files fail at setup, all in one message."""
+"""Pre-flight data check (irsam.data.preflight): every problem of every split fails at setup, in
+one message (missing masks, bad files, size mismatches, masks the mask rule reads as empty)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def test_every_bad_file_listed_once_and_test_split_checked_at_fit(tmp_path: Path
     with pytest.raises(DatasetError) as info:
         datamodule(root).setup("fit")
     message = str(info.value)
-    assert "4 file(s) cannot be loaded" in message
+    assert "4 problem(s)" in message
     for path in ("images/a.png", "masks/b.png", "images/f.png", "images/d.png"):
         assert str(root / path) in message, path
     assert "test split, listed in " + str(root / "split" / "test.txt") in message
@@ -112,13 +113,14 @@ def test_cache_skips_unchanged_files_and_rechecks_changed_ones(
     """A second setup decodes nothing; a file whose size or mtime changed is decoded again."""
     root = make_dataset(tmp_path / "data")
     calls: list[Path] = []
-    real = preflight_module.probe_image
+    for reader in ("probe_image", "inspect_mask"):
+        real = getattr(preflight_module, reader)
 
-    def counting(path: Path) -> tuple[int, int]:
-        calls.append(Path(path))
-        return real(path)
+        def counting(path: Path, real=real) -> object:
+            calls.append(Path(path))
+            return real(path)
 
-    monkeypatch.setattr(preflight_module, "probe_image", counting)
+        monkeypatch.setattr(preflight_module, reader, counting)
     datamodule(root).setup("fit")
     assert len(calls) == 2 * len(NAMES)
     calls.clear()
@@ -148,3 +150,69 @@ def test_unwritable_cache_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert not cache.exists()
     names = [s.name for s in module.train_dataset.samples + module.val_dataset.samples]
     assert sorted(names) == NAMES[:-1]
+
+
+def _faint_mask(path: Path) -> None:
+    """A soft mask whose levels all stay under half scale: it decodes as empty."""
+    mask = np.zeros((32, 40), np.uint8)
+    mask[5:8, 5:9] = 60
+    mask[6, 6] = 90
+    write_png(path, mask)
+
+
+def test_every_problem_of_every_split_in_one_error(tmp_path: Path) -> None:
+    """A missing mask, a mask without an image, a truncated image, a size mismatch, a mask that
+    decodes as empty and a bad test image: one setup("fit"), one error naming each of them."""
+    root = make_dataset(tmp_path / "data")
+    (root / "masks" / "b.png").unlink()  # image b has no mask
+    write_png(root / "masks" / "zzz.png", np.zeros((32, 40), np.uint8))  # mask without image
+    spoil(root / "images" / "c.png", "truncated")
+    write_png(root / "masks" / "d.png", np.zeros((20, 90), np.uint8))
+    _faint_mask(root / "masks" / "e.png")
+    spoil(root / "images" / "f.png", "zero_byte")  # the test image
+    with pytest.raises(DatasetError) as info:
+        datamodule(root).setup("fit")
+    message = str(info.value)
+    assert "6 problem(s)" in message
+    assert f"{root / 'images' / 'b.png'} (train split" in message
+    assert "no mask: add b.png" in message
+    assert f"{root / 'masks' / 'zzz.png'} (no split): mask without an image" in message
+    assert str(root / "images" / "c.png") in message and "truncated" in message
+    assert str(root / "images" / "d.png") in message and "aspect ratios differ" in message
+    assert f"{root / 'masks' / 'e.png'} (" in message and "none is target" in message
+    assert str(root / "images" / "f.png") in message and "empty (0 bytes)" in message
+    assert "Mask rule: any non-zero value in any colour channel is target" in message
+
+
+def test_without_preflight_a_missing_mask_still_fails_at_setup(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "data")
+    (root / "masks" / "b.png").unlink()
+    with pytest.raises(DatasetError, match="have no mask"):
+        datamodule(root, preflight=False).setup("fit")
+
+
+def test_soft_mask_passes_with_one_warning_naming_it_and_the_rule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_dataset(tmp_path / "data")
+    soft = np.zeros((32, 40), np.uint8)
+    soft[5:8, 5:9] = 255
+    soft[4, 5:9] = 90  # an anti-aliased edge
+    write_png(root / "masks" / "a.png", soft)
+    with caplog.at_level(logging.WARNING, logger="irsam.data.preflight"):
+        datamodule(root).setup("fit")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(root / "masks" / "a.png") in warnings[0]
+    assert "cut at half their full scale" in warnings[0] and "mask rule" in warnings[0]
+
+
+def test_progress_bar_on_a_large_first_run_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Many unchecked files show a tqdm bar; a second (cached) run shows none."""
+    root = make_dataset(tmp_path / "data")
+    monkeypatch.setattr(preflight_module, "PROGRESS_MIN_FILES", 4)
+    datamodule(root).setup("fit")
+    assert "pre-flight check" in capsys.readouterr().err
+    datamodule(root).setup("fit")
+    assert "pre-flight check" not in capsys.readouterr().err

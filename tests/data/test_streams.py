@@ -4,6 +4,7 @@ writer (irsam.outputs.tracking)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from irsam.data.io import ImageReadError, write_png
@@ -106,11 +108,126 @@ def test_multipage_tiff_and_folder(tmp_path: Path) -> None:
     assert len(single) == 1 and single[0]["name"] == "f002"
 
 
-def test_workers_split_frames(tmp_path: Path) -> None:
+class CountingFrames(NpyFrames):
+    """An .npy stream that appends the index of every frame it decodes to a log file (shared by
+    DataLoader worker processes)."""
+
+    def __init__(self, path: Path, log_file: Path) -> None:
+        super().__init__(path, S)
+        self.log_file = log_file
+
+    def frames(self):
+        for index, name, image in super().frames():
+            with open(self.log_file, "a") as handle:
+                handle.write(f"{index}\n")
+            yield index, name, image
+
+
+@pytest.mark.parametrize("batch_size", [None, 5])
+def test_workers_deliver_frames_in_order_each_decoded_once(
+    tmp_path: Path, batch_size: int | None
+) -> None:
+    """With num_workers=2 the frames arrive in frame order as delivered (no sorting), and each
+    frame is decoded exactly once across the worker processes."""
     path = tmp_path / "s.npy"
-    np.save(path, np.zeros((5, 16, 16), np.uint8))
-    loader = DataLoader(NpyFrames(path, S), batch_size=None, num_workers=2)
-    assert sorted(item["frame_index"] for item in loader) == [0, 1, 2, 3, 4]
+    np.save(path, np.arange(12, dtype=np.uint8)[:, None, None].repeat(16, 1).repeat(16, 2))
+    log_file = tmp_path / "decoded.txt"
+    loader = DataLoader(
+        CountingFrames(path, log_file), batch_size=batch_size, num_workers=2, collate_fn=None
+    )
+    delivered: list[int] = []
+    for item in loader:
+        index = item["frame_index"]
+        delivered.extend([int(index)] if batch_size is None else index.tolist())
+    assert delivered == list(range(12))
+    assert sorted(int(line) for line in log_file.read_text().split()) == list(range(12))
+
+
+def _cut(path: Path, keep: float) -> Path:
+    """A copy of ``path`` holding only its first ``keep`` fraction of bytes."""
+    data = path.read_bytes()
+    cut = path.with_name(f"cut_{path.name}")
+    cut.write_bytes(data[: int(len(data) * keep)])
+    return cut
+
+
+def test_truncated_video_reports_its_missing_frames(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A truncated .avi decodes fewer frames than its container states: skip lists every missing
+    frame (with one warning), stop raises naming the file after the frames that did decode."""
+    video = tmp_path / "clip.avi"
+    write_overlay_video(_frames(40, 24, 32), video, fps=10)
+    cut = _cut(video, 0.55)
+    stream = open_stream(cut, S)
+    assert stream.frame_count() == 40
+    with caplog.at_level("WARNING", logger="irsam.data.streams"):
+        items = list(stream)
+    decoded = len(items)
+    assert 0 < decoded < 40
+    missing = stream.missing({item["name"] for item in items})
+    assert list(missing) == [f"{cut} frame {i}" for i in range(decoded, 40)]
+    assert f"ends after {decoded} of the 40 frames" in next(iter(missing.values()))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"{cut} frame {decoded} to 39" in warnings[0]
+    with pytest.raises(ImageReadError, match=f"{cut} frame {decoded} to 39: not decoded"):
+        list(open_stream(cut, S, on_error="stop"))
+
+
+def test_truncated_tiff_and_npy_report_their_missing_frames(tmp_path: Path) -> None:
+    tif = tmp_path / "seq.tif"
+    pages = [np.full((18, 22), 1000 * (k + 1), np.uint16) for k in range(5)]
+    tifffile.imwrite(tif, np.stack(pages))
+    cut = _cut(tif, 0.6)
+    stream = open_stream(cut, S)
+    assert stream.frame_count() == 5
+    items = list(stream)
+    written = {item["name"] for item in items}
+    assert 0 < len(items) < 5
+    assert list(stream.missing(written)) == [f"{cut} frame {i}" for i in range(len(items), 5)]
+    npy = tmp_path / "stack.npy"
+    np.save(npy, np.zeros((6, 8, 8), np.uint16))
+    cut = _cut(npy, 0.7)
+    stream = open_stream(cut, S, "bit_depth")
+    items = list(stream)
+    assert [item["frame_index"] for item in items] == [0, 1, 2]
+    missing = stream.missing({item["name"] for item in items})
+    assert list(missing) == [f"{cut} frame {i}" for i in (3, 4, 5)]
+    assert "holds 3 of the 6 frames its header states" in missing[f"{cut} frame 3"]
+    with pytest.raises(ImageReadError, match="truncated file"):
+        list(open_stream(cut, S, on_error="stop"))
+
+
+def test_nan_pixels_are_filled_and_reported(tmp_path: Path) -> None:
+    """NaN/Inf pixels are replaced by the frame's finite minimum (listed as repaired); a frame
+    without a finite pixel is skipped; on_error=stop raises at the first such frame."""
+    stack = np.stack([np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)] * 3)
+    stack[1, 0, 0], stack[1, 7, 7] = np.nan, np.inf
+    stack[2] = np.nan
+    path = tmp_path / "float.npy"
+    np.save(path, stack)
+    stream = open_stream(path, S, "minmax")
+    frames = list(stream.frames())
+    assert [index for index, _, _ in frames] == [0, 1]
+    repaired = frames[1][2]
+    assert np.isfinite(repaired).all()
+    assert repaired[0, 0, 0] == pytest.approx(repaired[..., 0].min())
+    missing = stream.missing({name for _, name, _ in frames})
+    assert missing == {
+        f"{path} frame 1": "2 NaN/Inf pixel(s) of 64 replaced by the frame's finite minimum",
+        f"{path} frame 2": "every pixel is NaN/Inf",
+    }
+    with pytest.raises(ImageReadError, match=f"{path} frame 1: 2 NaN/Inf"):
+        list(open_stream(path, S, on_error="stop"))
+
+
+def test_folder_with_two_frames_of_one_name_is_refused(tmp_path: Path) -> None:
+    """a.png and a.jpg would write the same masks/a.png: refused, naming both files."""
+    write_png(tmp_path / "a.png", _frames(1)[0])
+    Image.fromarray(_frames(1)[0]).save(tmp_path / "a.jpg")
+    with pytest.raises(ImageReadError, match="share the name 'a'") as info:
+        open_stream(tmp_path, S)
+    assert str(tmp_path / "a.png") in str(info.value) and str(tmp_path / "a.jpg") in str(info.value)
 
 
 def test_bad_inputs_name_the_file(tmp_path: Path) -> None:

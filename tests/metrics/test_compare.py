@@ -104,3 +104,34 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(paths) == 2
     assert "cannot share a column" in capsys.readouterr().err
     assert main([*paths, "--allow-mixed"]) == 0
+
+
+def test_compare_command_on_files_that_are_not_results(tmp_path: Path, capsys) -> None:
+    """irsam-compare on a non-JSON file, on JSON that is no results.json (a list, an oneshot
+    metrics.json) and on a missing file: exit code 2 and one line naming the file."""
+    from irsam.tasks.compare import main
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(run("nudt_sirst", "irsam", 266, 0.7)))
+    binary = tmp_path / "model.onnx"
+    binary.write_bytes(b"\x08\x07\x12\x00\xff\xfe")
+    text = tmp_path / "notes.txt"
+    text.write_text("IoU 0.7")
+    listing = tmp_path / "list.json"
+    listing.write_text("[1, 2]")
+    oneshot = tmp_path / "metrics.json"
+    oneshot.write_text(json.dumps({"sequences": {"a": {"IoU": 0.5}}}))
+    cases = {
+        binary: "is not a JSON file",
+        text: "is not a JSON file",
+        listing: 'no "metrics" mapping',
+        oneshot: 'no "metrics" mapping',
+        tmp_path / "missing.json": "no results.json",
+    }
+    for path, words in cases.items():
+        assert main([str(good), str(path)]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"irsam-compare: error: {path}")
+        assert words in lines[0]
+    assert main([str(good), "--labels", "A", "B"]) == 2
+    assert "2 labels for 1 results files" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from irsam.data.io import list_images, read_mask
 from irsam.oneshot.synthetic_sequence import make_synthetic_sequence, write_synthetic_sequence
 from irsam.tasks.oneshot import run_oneshot
+from irsam.utils import ConfigError
 
 TINY = [
     "backbone.encoder=debug",
@@ -288,3 +289,76 @@ def test_real_background_benchmark_from_the_shared_datasets(tmp_path):
     for seq in ("seq_00", "seq_01"):
         masks = [read_mask(p) for p in list_images(out / "masks" / seq)]
         assert len(masks) == 3 and masks[0].shape == (64, 64) and masks[0].any()
+
+
+def test_coordinate_forms_a_shell_can_deliver(tmp_path):
+    """point=x,y and box=... without brackets, and point=[x, y] split in two by the shell, become
+    the list Hydra reads; a point that is no list (a shell matched point=[..] to a file named
+    point=1) is refused with the quoting hint."""
+    from irsam.tasks.oneshot import annotation_from_config, rewrite_annotation_argv
+
+    assert rewrite_annotation_argv(
+        ["point=120,64", "box=1,2,5,6", "annotation=[3,4]", "point=[120,", "64]", "gt=g"]
+    ) == ["point=[120,64]", "box=[1,2,5,6]", "point=[3,4]", "point=[120,64]", "gt=g"]
+    assert rewrite_annotation_argv(["box=[1,", "2,", "5,", "6]", "x=1"]) == ["box=[1,2,5,6]", "x=1"]
+    assert rewrite_annotation_argv(["point=1,2,3"]) == ["point=[1,2,3]"]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        for override in ("point=1", "point=[1,2,3]", "box=[1,2]", "point=[a,b]"):
+            cfg = compose(config_name="oneshot", overrides=[override])
+            with pytest.raises(ConfigError, match=r"quote it as printed in docs/oneshot.md"):
+                annotation_from_config(cfg)
+
+
+@pytest.mark.slow
+def test_point_and_box_through_bash_quoted_unquoted_and_a_matching_file(tmp_path):
+    """Through a real bash: the README's quoted 'point=[x,y]', the unquoted point=[x,y] and
+    box=[x1,y1,x2,y2], and point=[x, y] with a space all run; with a file named point=1 in the
+    folder, bash turns the unquoted point=[1,2] into point=1: one line saying to quote it, exit
+    code 2, before any model is built."""
+    root = write_synthetic_sequence(
+        make_synthetic_sequence(num_frames=3, height=48, width=48, num_targets=1, seed=2),
+        tmp_path / "seq",
+    )
+    mask = read_mask(root / "masks" / "frame_0000.png")
+    rows, cols = mask.nonzero()
+    x, y = int(cols.mean()), int(rows.mean())
+    base = (
+        f"{sys.executable} {PROJECT_ROOT / 'oneshot.py'} sequence={root / 'frames'} "
+        f"reference=frame_0000 gt={root / 'masks'} " + " ".join(TINY)
+    )
+    references = {
+        "q": f"'point=[{x},{y}]'",
+        "u": f"point=[{x},{y}]",
+        "s": f"point=[{x}, {y}]",
+        "b": f"box=[{x - 2},{y - 2},{x + 2},{y + 2}]",
+    }
+    script = " && ".join(
+        f"{base} {ref} output={tmp_path / out} hydra.run.dir={tmp_path / ('run_' + out)}"
+        for out, ref in references.items()
+    )
+    result = subprocess.run(
+        ["bash", "-c", script],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for out in references:
+        metrics = json.loads((tmp_path / out / "metrics.json").read_text())["sequences"]["frames"]
+        assert metrics["scored_frames"] == 2
+    (tmp_path / "point=1").write_text("a file bash matches to point=[1,2]")
+    unquoted = f"{base} point=[1,2] output={tmp_path / 'g'} hydra.run.dir={tmp_path / 'r'}"
+    result = subprocess.run(
+        ["bash", "-c", unquoted],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: point=1 must be [x, y]")
+    assert "'point=[x,y]'" in lines[0]

@@ -1,10 +1,10 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Documentation is executable: every shell command in the ``bash`` code blocks of the
-documents in :data:`DOCUMENTS` (README.md, data/README.md and the docs pages that hold commands)
-runs here, as a subprocess, with tiny overrides appended (one batch, small images, temporary output
-folders) and placeholders replaced by files the tests make: a checkpoint trained here, a random
-``mobile_sam.pt``-layout file, a generated IRSTD-1k tree, the real NUAA-SIRST and NUDT-SIRST
-folders of ``../shared/data``.
+documents in :data:`DOCUMENTS` (README.md, data/README.md and the docs pages that hold commands),
+and every ``python`` code block of them, runs here, as a subprocess, with tiny overrides appended
+(one batch, small images, temporary output folders) and placeholders replaced by files the tests
+make: a checkpoint trained here, a random ``mobile_sam.pt``-layout file, a generated IRSTD-1k
+tree, the real NUAA-SIRST and NUDT-SIRST folders of ``../shared/data``.
 
 A command is skipped, with its reason, only when it needs what this machine cannot have (a GPU,
 several nodes, multi-GB SAM ViT weights) or when it is an install step or this very test suite (CI
@@ -19,8 +19,8 @@ import re
 import shlex
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ DOCUMENTS = (
     "docs/peft-export.md",
     "docs/oneshot.md",
     "docs/benchmarks.md",
+    "docs/python-api.md",
 )
 """Documents whose commands run, in this order (a command may read what an earlier one wrote)."""
 TIMEOUT_S = 600
@@ -168,6 +169,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
         video.write(frame[..., ::-1].copy())
     video.release()
     np.save(root / "sensor_stack.npy", np.stack([f[..., 0] for f in frames]).astype(np.uint16) * 64)
+    np.save(root / "sensor_frame.npy", frames[0][..., 0].astype(np.uint16) * 64)
 
     run = root / "trained"
     _run_python(["train.py", f"hydra.run.dir={run}", *TINY_TRAIN, "test=false"], PROJECT_ROOT)
@@ -186,6 +188,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
         "sequence_masks": root / "sequence_masks",
         "video": root / "flight.avi",
         "stack": root / "sensor_stack.npy",
+        "frame_array": root / "sensor_frame.npy",
         "checkpoint": checkpoint,
     }
     entries["cwd"].mkdir()
@@ -371,7 +374,7 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
         synthetic = [] if any(a.startswith("dataset=") for a in args) else SYNTHETIC_EVALUATION
         return argv + args + EVALUATION + synthetic + paths + run_dir, cwd
     if stem == "predict":
-        extra = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
+        extra = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "overwrite=true"]
         return argv + args + extra + ["extras.print_config=false"] + paths + run_dir, cwd
     if stem == "export":
         return argv + args + ["extras.print_config=false"] + paths + run_dir, cwd
@@ -408,3 +411,51 @@ def test_readme_command_runs(index: int, command: Command, workspace: dict[str, 
     # Later commands read the fixture's checkpoint, never these (up to 144 MB each): free the disk.
     for checkpoint in workspace["cwd"].rglob("*.ckpt"):
         checkpoint.unlink()
+
+
+def python_blocks() -> list[Command]:
+    """Every ``python`` code block of :data:`DOCUMENTS`, whole, in document order."""
+    blocks: list[Command] = []
+    for document in DOCUMENTS:
+        lines = (PROJECT_ROOT / document).read_text(encoding="utf-8").splitlines()
+        code: list[str] | None = None
+        start = 0
+        for number, line in enumerate(lines, start=1):
+            if line.startswith("```") and code is None:
+                if line.strip("`").strip() == "python":
+                    code, start = [], number + 1
+            elif line.startswith("```"):
+                blocks.append(Command(f"{document}:{start}", "\n".join(code)))
+                code = None
+            elif code is not None:
+                code.append(line)
+    return blocks
+
+
+PYTHON_PLACEHOLDERS = (('"<file.ckpt>"', "checkpoint"), ('"sensor_frame.npy"', "frame_array"))
+"""(string literal, workspace entry) replaced in ``python`` blocks."""
+PYTHON_BLOCKS = python_blocks()
+
+
+def test_documents_have_python_blocks() -> None:
+    """The parser finds the documented Python code (guards against an empty parametrisation)."""
+    assert any("Predictor.from_checkpoint" in block.text for block in PYTHON_BLOCKS)
+
+
+@pytest.mark.parametrize(
+    "block", PYTHON_BLOCKS, ids=[f"{b.source} {b.text[:40]}" for b in PYTHON_BLOCKS]
+)
+def test_python_block_runs(block: Command, workspace: dict[str, Path]) -> None:
+    """A ``python`` block runs as written in a fresh interpreter, placeholders filled in."""
+    code = block.text
+    for literal, entry in PYTHON_PLACEHOLDERS:
+        code = code.replace(literal, repr(str(workspace[entry])))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workspace["cwd"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, f"{block.source}:\n{code}\n{result.stderr[-4000:]}"

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
 """Reliability through the entry points, on one tiny 2-epoch run: a sample panel in a short run,
-predict.py skipping an unreadable frame, and an unwritable prediction folder."""
+predict.py skipping an unreadable frame, and an unwritable prediction folder; errors a user can
+fix as one line with exit code 2."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import csv
 import errno
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_TRAIN_OVERRIDES, compose_config
+from conftest import PROJECT_ROOT, TINY_TRAIN_OVERRIDES, compose_config
 
 from irsam.data.io import ImageReadError, encode_png
 from irsam.tasks.predict import predict
@@ -89,7 +92,7 @@ def test_predict_skips_an_unreadable_frame_and_reports_it(
     assert len(lines) == 1 and lines[0].startswith(f"{bad}\t")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("skipping frame" in m and str(bad) in m for m in warnings)
-    assert any("skipped 1 unreadable frame" in r.getMessage() for r in caplog.records)
+    assert any("skipped or repaired 1 frame" in r.getMessage() for r in caplog.records)
 
 
 def test_predict_with_ground_truth_skips_an_unreadable_mask(
@@ -146,3 +149,40 @@ def test_predict_into_an_unwritable_folder_fails_up_front(
     assert f"prediction output folder {out}: permission denied" in message
     assert "output=<folder>" in message
     assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def _entry_point(tmp_path: Path, script: str, *overrides: str) -> subprocess.CompletedProcess:
+    """``python <script> <overrides>`` from ``tmp_path``, its runs under ``tmp_path/logs``."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *overrides, f"paths.log_dir={tmp_path}/logs"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_misspelt_trainer_key_is_one_line_with_the_right_key(tmp_path: Path) -> None:
+    """train.py trainer.max_epoch=1: exit code 2 and one line naming trainer.max_epochs (Hydra
+    would suggest +trainer.max_epoch=1, which fails inside the Trainer)."""
+    result = _entry_point(tmp_path, "train.py", "trainer.max_epoch=1")
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: trainer.max_epoch is not")
+    assert lines[0].endswith("did you mean trainer.max_epochs?")
+
+
+def test_a_missing_checkpoint_is_one_line_and_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    """evaluate.py with a checkpoint that does not exist: one line, exit code 2, the traceback
+    kept in the run's log file; verbose=true prints Hydra's traceback instead (exit code 1)."""
+    missing = tmp_path / "nope.ckpt"
+    result = _entry_point(tmp_path, "evaluate.py", f"ckpt_path={missing}")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr == f"error: checkpoint file {missing} does not exist\n"
+    (log_file,) = (tmp_path / "logs" / "evaluate" / "runs").glob("*/evaluate.log")
+    assert "Traceback" in log_file.read_text() and "MissingFileError" in log_file.read_text()
+    result = _entry_point(tmp_path, "evaluate.py", f"ckpt_path={missing}", "verbose=true")
+    assert result.returncode == 1 and "Traceback" in result.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,14 @@ import torch
 from conftest import PROJECT_ROOT, compose_config
 
 from irsam.models.checkpoints import CheckpointError
-from irsam.resume import AtomicCheckpointIO, experiment_identity, resolve_ckpt_path
+from irsam.resume import (
+    AtomicCheckpointIO,
+    ResumableModelCheckpoint,
+    ResumeState,
+    experiment_identity,
+    resolve_ckpt_path,
+    selected_checkpoint,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Subprocess runs of train.py, killed with SIGKILL by the callbacks of resume_faults.py.
@@ -189,6 +197,52 @@ def test_sigkill_during_a_checkpoint_save_then_auto_resumes_and_removes_the_left
     assert final["epoch"] == 2 and final["global_step"] == 6, "last.ckpt is not the last epoch"
 
 
+def _in_process_config(run_dir: Path, log_dir: Path, *extra: str):
+    """``train.yaml`` with :data:`RUN_OVERRIDES` (then ``extra``) for an in-process run."""
+    cfg = compose_config("train", run_dir, [*RUN_OVERRIDES, *extra])
+    cfg.paths.log_dir = str(log_dir)
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_resume_of_a_moved_run_folder_tests_the_validation_selected_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A one-epoch run whose folder is then moved resumes from the moved last.ckpt (explicit
+    path, and ckpt_path=auto) for two more epochs: its best checkpoint is found in the moved
+    folder and brought into the new run, and, as the later epochs score lower, it is the one
+    tested (not the best of the resumed epochs)."""
+    from irsam.tasks.train import train
+
+    logs = tmp_path / "logs"
+    first_dir = logs / "train" / "runs" / "first"
+    train(_in_process_config(first_dir, logs, "trainer.max_epochs=1"))
+    moved = logs / "train" / "runs" / "archive" / "first"
+    moved.parent.mkdir(parents=True)
+    shutil.move(first_dir, moved)
+
+    for requested, run_dir in (
+        (moved / "checkpoints" / "last.ckpt", tmp_path / "explicit"),
+        ("auto", logs / "train" / "runs" / "auto"),
+    ):
+        metrics, built = train(
+            _in_process_config(run_dir, logs, "test=true", f"ckpt_path={requested}")
+        )
+        trainer = built["trainer"]
+        files = run_dir / "checkpoints"
+        scores = {
+            path.name: float(torch.load(path, weights_only=True)["irsam_val_iou_best"])
+            for path in sorted(files.glob("epoch_*.ckpt"))
+        }
+        assert torch.load(files / "last.ckpt", weights_only=True)["epoch"] == 2
+        assert metrics["val/IoU_best"] == pytest.approx(scores["epoch_000.ckpt"]), (
+            f"recipe not fit for this test: epoch 0 must stay the best, got {scores}"
+        )
+        assert Path(trainer.ckpt_path) == files / "epoch_000.ckpt", (requested, scores)
+        assert "test/IoU" in metrics
+
+
 # ---------------------------------------------------------------------------------------------
 # ckpt_path resolution on hand-made checkpoints (no training).
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +388,99 @@ def test_auto_for_a_run_with_another_loss_starts_fresh(tmp_path: Path) -> None:
     last = torch.load(second_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0 and last["global_step"] == 2
     assert last["hyper_parameters"]["loss"]["name"] == "softiou"
+
+
+def _bookkeeping(tmp_path: Path, old_dir: Path, resumed: Path) -> ResumableModelCheckpoint:
+    """A checkpoint callback of a new run that resumes ``resumed``, whose stored bookkeeping
+    names files in ``old_dir`` (epoch 1 the best, IoU 0.5)."""
+    callback = ResumableModelCheckpoint(
+        dirpath=str(tmp_path / "new" / "checkpoints"), monitor="val/IoU", mode="max"
+    )
+    trainer = type("Trainer", (), {"ckpt_path": str(resumed)})()
+    callback.on_load_checkpoint(trainer, None, {})
+    best = str(old_dir / "epoch_001.ckpt")
+    callback.load_state_dict(
+        {
+            "dirpath": str(old_dir),
+            "best_model_path": best,
+            "best_model_score": torch.tensor(0.5),
+            "best_k_models": {best: torch.tensor(0.5)},
+            "kth_best_model_path": best,
+            "kth_value": torch.tensor(0.5),
+            "last_model_path": str(old_dir / "last.ckpt"),
+        }
+    )
+    return callback
+
+
+def test_bookkeeping_of_a_moved_run_folder_is_found_next_to_the_resumed_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The stored best checkpoint is gone from its recorded folder but sits next to the resumed
+    last.ckpt (the run folder was moved): it is brought into the new run and stays selected."""
+    moved = tmp_path / "archive" / "run" / "checkpoints"
+    moved.mkdir(parents=True)
+    (moved / "epoch_001.ckpt").write_bytes(b"best")
+    (moved / "last.ckpt").write_bytes(b"last")
+    callback = _bookkeeping(tmp_path, tmp_path / "gone" / "checkpoints", moved / "last.ckpt")
+    adopted = tmp_path / "new" / "checkpoints" / "epoch_001.ckpt"
+    assert callback.best_model_path == str(adopted) and adopted.read_bytes() == b"best"
+    assert float(callback.best_model_score) == 0.5 and list(callback.best_k_models) == [
+        str(adopted)
+    ]
+    assert selected_checkpoint(callback) == str(adopted)
+
+
+def test_a_lost_validation_selected_checkpoint_is_not_silently_replaced(tmp_path: Path) -> None:
+    """The stored best checkpoint exists nowhere: the test after the fit refuses to use a worse
+    checkpoint of the resumed epochs (one error naming the file, its score and the fix); a
+    resumed epoch that scores better is the validation-selected one and is used."""
+    old_dir = tmp_path / "gone" / "checkpoints"
+    callback = _bookkeeping(tmp_path, old_dir, tmp_path / "elsewhere" / "last.ckpt")
+    assert callback.best_model_path == "" and callback.best_k_models == {}
+    worse = str(tmp_path / "new" / "checkpoints" / "epoch_002.ckpt")
+    callback.best_model_path, callback.best_model_score = worse, torch.tensor(0.4)
+    with pytest.raises(CheckpointError) as info:
+        selected_checkpoint(callback)
+    message = str(info.value)
+    assert str(old_dir / "epoch_001.ckpt") in message and "val/IoU=0.5" in message
+    assert "evaluate.py ckpt_path=" in message and worse in message
+    callback.best_model_score = torch.tensor(0.6)
+    assert selected_checkpoint(callback) == worse
+    assert selected_checkpoint(None) == ""
+
+
+def test_rng_state_holds_cuda_states_and_restores_without_them() -> None:
+    """Checkpoints store a ``cuda`` entry (the CUDA generator states; empty while CUDA is unused);
+    restoring a state without it, or with an empty one, restores the other generators."""
+    hook = ResumeState("train")
+    checkpoint: dict = {}
+    torch.manual_seed(3)
+    hook.on_save_checkpoint(None, None, checkpoint)
+    state = checkpoint[ResumeState.RNG_KEY]
+    assert "cuda" in state
+    if not torch.cuda.is_initialized():
+        assert state["cuda"] == []
+    expected = torch.rand(3)
+    for variant in ({k: v for k, v in state.items() if k != "cuda"}, {**state, "cuda": []}):
+        torch.manual_seed(4)
+        ResumeState._restore_rng(variant)
+        assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rng_state_restores_the_cuda_generators() -> None:
+    """On a CUDA machine the saved CUDA generator states come back on restore."""
+    hook = ResumeState("train")
+    torch.cuda.manual_seed_all(5)
+    torch.rand(1, device="cuda")  # CUDA is in use
+    checkpoint: dict = {}
+    hook.on_save_checkpoint(None, None, checkpoint)
+    assert len(checkpoint[ResumeState.RNG_KEY]["cuda"]) == torch.cuda.device_count()
+    expected = torch.rand(4, device="cuda")
+    torch.cuda.manual_seed_all(6)
+    ResumeState._restore_rng(checkpoint[ResumeState.RNG_KEY])
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
 
 
 def test_augmentation_is_reseeded_per_epoch_from_the_restorable_torch_rng(tmp_path: Path) -> None:

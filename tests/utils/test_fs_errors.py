@@ -149,3 +149,83 @@ def test_unwritable_folder_chmod(tmp_path: Path) -> None:
     finally:
         folder.chmod(0o700)
     assert _only_file_names(tmp_path) == []
+
+
+def test_a_file_where_the_output_folder_goes(tmp_path: Path) -> None:
+    """A file at the output folder, or at one of its parents: one message naming that file (not
+    a raw FileExistsError / NotADirectoryError), from the up-front check and from a write."""
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder")
+    for folder in (blocker, blocker / "predictions"):
+        with pytest.raises(OutputWriteError) as info:
+            ensure_writable_dir(folder, "prediction output folder (output=)")
+        message = str(info.value)
+        assert f"prediction output folder (output=) {folder}" in message
+        assert f"{blocker} is a file, not a folder" in message and "output=<folder>" in message
+    with pytest.raises(OutputWriteError, match=f"{blocker} is a file, not a folder"):
+        atomic_write_bytes(blocker / "results.json", b"{}")
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    """Results and checkpoints get 0o666 less the umask (0o644 by default), as ``open`` gives,
+    so colleagues on a shared server can read them (the temporary file alone is 0o600)."""
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "results.json", b"{}")
+        atomic.atomic_save_torch({"w": torch.zeros(2)}, tmp_path / "last.ckpt")
+    finally:
+        os.umask(old)
+    for name in ("results.json", "last.ckpt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+@pytest.mark.skipif(os.name != "posix", reason="folder fsync is POSIX")
+def test_the_folder_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch) -> None:
+    """The rename reaches the disk: after the file, its folder is fsynced."""
+    import stat
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", recording)
+    atomic_write_bytes(tmp_path / "a.json", b"{}")
+    assert synced == ["file", "folder"]
+
+
+def test_training_warns_when_the_disk_cannot_hold_its_checkpoints(
+    tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before training: top-3 + last.ckpt + one being saved, each weights + AdamW moments, on a
+    disk with less room: a warning with the numbers and the fixes; enough room: no warning."""
+    import logging
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from irsam.tasks.train import check_checkpoint_space
+
+    model = torch.nn.Linear(100, 10)  # 1010 float32 parameters: 4040 bytes of weights
+    model.bias.requires_grad_(False)  # moments for the 1000 trainable weights only: 8000 bytes
+    callback = ModelCheckpoint(
+        dirpath=tmp_path / "checkpoints", monitor="val/IoU", save_top_k=3, save_last=True
+    )
+    trainer = SimpleNamespace(
+        checkpoint_callbacks=[callback], max_epochs=10, default_root_dir=str(tmp_path)
+    )
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda _: Usage(10**9, 10**9, 50_000))
+    with caplog.at_level(logging.WARNING):
+        message = check_checkpoint_space(model, trainer)
+    assert message is not None and message in caplog.text
+    assert f"checkpoint folder {tmp_path / 'checkpoints'}" in message
+    assert "50000 bytes) free" in message and "up to 4 checkpoints" in message
+    assert "about 11.8 kB (12040 bytes) each" in message and "60200 bytes" in message
+    assert "callbacks.model_checkpoint.save_top_k" in message and "paths.log_dir=" in message
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda _: Usage(10**9, 10**9, 60_200))
+    assert check_checkpoint_space(model, trainer) is None
