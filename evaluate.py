@@ -5,6 +5,7 @@
 Logic in irsam.tasks.evaluate."""
 
 import sys
+from pathlib import Path
 
 import hydra
 import rootutils
@@ -23,5 +24,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "evaluate", Path(__file__).parent / "conf")
     main()

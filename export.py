@@ -3,6 +3,7 @@
 installed: `irsam-export`."""
 
 import sys
+from pathlib import Path
 
 import hydra
 import rootutils
@@ -21,5 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "export", Path(__file__).parent / "conf")
     main()

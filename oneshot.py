@@ -4,6 +4,7 @@
 box=[x1,y1,x2,y2] backbone.checkpoint=mobile_sam.pt output=<folder>`; installed: `irsam-oneshot`."""
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -23,6 +24,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "oneshot", Path(__file__).parent / "conf")
     sys.argv[1:] = rewrite_annotation_argv(sys.argv[1:])
     main()

@@ -3,6 +3,7 @@
 installed: `irsam-predict`."""
 
 import sys
+from pathlib import Path
 
 import hydra
 import rootutils
@@ -21,5 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "predict", Path(__file__).parent / "conf")
     main()

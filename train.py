@@ -4,6 +4,7 @@
 Logic lives in irsam.tasks.train; irsam.tasks.cli holds the installed command."""
 
 import sys
+from pathlib import Path
 
 import hydra
 import rootutils
@@ -22,5 +23,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "train", Path(__file__).parent / "conf")
     main()

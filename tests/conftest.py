@@ -145,3 +145,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def write_train_checkpoint(path: Path, net: dict, loader_size: int) -> Path:
+    """A checkpoint in the layout ``train.py`` writes (``state_dict``, ``hyper_parameters``,
+    datamodule settings) of a randomly initialised module (seed 0) with the IRSAM loss."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from irsam.lit_module import IRSAMLitModule
+
+    loss = OmegaConf.to_container(OmegaConf.load(PROJECT_ROOT / "conf" / "loss" / "irsam.yaml"))
+    torch.manual_seed(0)
+    module = IRSAMLitModule(net=net, loss=loss)
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "datamodule_hyper_parameters": {"loader_size": loader_size},
+        },
+        path,
+    )
+    return path

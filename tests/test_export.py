@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 pytest.importorskip("onnx", reason="the optional `onnx` package is not installed (irsam[export])")
 pytest.importorskip("onnxruntime", reason="optional `onnxruntime` is not installed (irsam[export])")
 pytest.importorskip("onnxscript", reason="the torch.onnx exporter needs `onnxscript`")
 
 import onnx
+from conftest import write_train_checkpoint
 from onnx import TensorProto, helper
 
 from irsam.export import (
@@ -30,7 +30,6 @@ from irsam.export import (
 from irsam.lit_module import IRSAMLitModule
 from irsam.models import build_irsam_vit
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64
 NET_CFG = {
     "_target_": "irsam.models.build.build_irsam_vit",
@@ -52,19 +51,8 @@ def _net():
 
 
 def _fake_train_checkpoint(path: Path) -> Path:
-    """A checkpoint in the layout train.py writes (state_dict + hyper_parameters)."""
-    loss_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "loss" / "irsam.yaml"))
-    torch.manual_seed(0)
-    module = IRSAMLitModule(net=NET_CFG, loss=loss_cfg)
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "datamodule_hyper_parameters": {"loader_size": 48},
-        },
-        path,
-    )
-    return path
+    """A checkpoint in the layout train.py writes, of the test's ViT network (loader size 48)."""
+    return write_train_checkpoint(path, NET_CFG, loader_size=48)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import PROJECT_ROOT, compose_config, make_dataset
-from omegaconf import OmegaConf
+from conftest import compose_config, make_dataset, write_train_checkpoint
 from PIL import Image
 
 from irsam.data.io import encode_png
-from irsam.lit_module import IRSAMLitModule
 from irsam.models import build_irsam_tiny
 from irsam.predictor import Predictor
 from irsam.tiling import (
@@ -128,23 +126,12 @@ def test_the_real_tiny_network_window_by_window() -> None:
 
 def _checkpoint(path: Path) -> Path:
     """A train.py-layout checkpoint of a random tiny network (encoder 64, loader size 32)."""
-    loss = OmegaConf.to_container(OmegaConf.load(PROJECT_ROOT / "conf" / "loss" / "irsam.yaml"))
     net = {
         "_target_": "irsam.models.build.build_irsam_tiny",
         "encoder_size": 64,
         "checkpoint": None,
     }
-    torch.manual_seed(0)
-    module = IRSAMLitModule(net=net, loss=loss)
-    torch.save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "datamodule_hyper_parameters": {"loader_size": 32},
-        },
-        path,
-    )
-    return path
+    return write_train_checkpoint(path, net, loader_size=32)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -339,7 +339,11 @@ def read_split_file(path: Path) -> list[str]:
 
 
 def select(
-    pairs: dict[str, tuple[Path, Path | None]], names: list[str], split_file: Path, image_dir: Path
+    pairs: dict[str, tuple[Path, Path | None]],
+    names: list[str],
+    split_file: Path,
+    image_dir: Path,
+    unpaired: list[tuple[Path, str]] | None = None,
 ) -> list[str]:
     """Check that every name of a split file has an image.
 
@@ -348,12 +352,25 @@ def select(
       names (list[str]): names read from ``split_file``.
       split_file (Path): the file they come from (for the message).
       image_dir (Path): the image folder (for the message).
+      unpaired (list[tuple[Path, str]] | None): None raises on names without an image; a list
+        collects one ``(split_file, problem)`` entry per such name instead (the pre-flight check
+        reports them with every other problem of the dataset).
     Returns:
-      list[str]: ``names``, unchanged.
+      list[str]: ``names`` (without the collected names that have no image).
     Raises:
-      DatasetError: some names have no image file.
+      DatasetError: some names have no image file (without ``unpaired``).
     """
     missing = [name for name in names if name not in pairs]
+    if missing and unpaired is not None:
+        unpaired.extend(
+            (
+                split_file,
+                f"lists {name!r}, which has no image in {image_dir}: fix the split file or add "
+                + "the image",
+            )
+            for name in missing
+        )
+        return [name for name in names if name in pairs]
     if missing:
         raise DatasetError(
             f"split file {split_file} lists {len(missing)} name(s) with no image in {image_dir}:\n"
@@ -506,7 +523,7 @@ def resolve_splits(
         path = files[key]
         if path is None:
             return None
-        names = select(pairs, read_split_file(path), path, image_dir)
+        names = select(pairs, read_split_file(path), path, image_dir, unpaired)
         excluded.update(name for name in names if name in exclude)
         return [name for name in names if name not in exclude]
 

@@ -82,25 +82,25 @@ def _oneshot(cfg: DictConfig) -> dict[str, Any]:
 
 def train_main() -> None:
     """``irsam-train``: train, test the best checkpoint (``python train.py``; conf/train.yaml)."""
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "train")
     _train()
 
 
 def evaluate_main() -> None:
     """``irsam-evaluate``: score a checkpoint on a test split (``python evaluate.py``)."""
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "evaluate")
     _evaluate()
 
 
 def predict_main() -> None:
     """``irsam-predict``: segment images, folders, videos or stacks (``python predict.py``)."""
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "predict")
     _predict()
 
 
 def export_main() -> None:
     """``irsam-export``: write the ONNX or torch.export file (``python export.py``)."""
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "export")
     _export()
 
 
@@ -109,6 +109,6 @@ def oneshot_main() -> None:
     ``annotation=x,y`` and ``annotation=x1,y1,x2,y2`` become ``point=`` / ``box=`` first."""
     from irsam.tasks.oneshot import rewrite_annotation_argv
 
-    check_command_line(sys.argv[1:])
+    check_command_line(sys.argv[1:], "oneshot")
     sys.argv[1:] = rewrite_annotation_argv(sys.argv[1:])
     _oneshot()

@@ -218,19 +218,137 @@ def check_trainer_overrides(argv: Sequence[str]) -> None:
         check_trainer_keys(keys)
 
 
-def check_command_line(argv: Sequence[str]) -> None:
+_HYDRA_FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--info", "-i"})
+"""Hydra command-line flags followed by a value (skipped by :func:`check_config_keys`)."""
+
+_OWN_CONFIG_FLAGS = frozenset(
+    {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--experimental-rerun"}
+)
+"""Flags that change which configs compose: :func:`check_config_keys` leaves those runs to Hydra."""
+
+_UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'")
+
+
+def _flat_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a plain nested mapping (``OmegaConf.to_container`` output)."""
+    keys = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            keys.append(f"{prefix}{key}")
+            keys.extend(_flat_keys(value, f"{prefix}{key}."))
+    return keys
+
+
+def check_config_keys(
+    argv: Sequence[str], config_name: str, config_dir: str | os.PathLike | None = None
+) -> None:
+    """Refuse ``key=value`` overrides of keys the composed config does not have, naming the
+    nearest existing key (Hydra itself answers "To append to your config use +key=...", which
+    hides a typo). A sweep is checked with its first value; Hydra's own keys, interval sweeps and
+    runs with other config folders are left to Hydra, as is any other composition error.
+
+    Arguments:
+      argv (Sequence[str]): command-line arguments, e.g. ``sys.argv[1:]``.
+      config_name (str): the task's primary config, e.g. ``train``.
+      config_dir (str | PathLike | None): the config folder (the repository's ``conf/``); None =
+        the configs shipped in the package (``irsam.conf``).
+    Raises:
+      ConfigError: one line per unknown key, e.g. "seeed=1: the train config has no key seeed;
+        did you mean seed? (a new key needs +seeed=...)".
+    """
+    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException
+
+    args: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if arg.split("=")[0] in _OWN_CONFIG_FLAGS:
+            return
+        if skip_value:
+            skip_value = False
+        elif arg.startswith("-"):
+            skip_value = arg in _HYDRA_FLAGS_WITH_VALUE
+        else:
+            args.append(arg)
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra reports it with its own message
+        return
+    overrides = []
+    for override in parsed:
+        if override.key_or_group.startswith("hydra"):
+            continue
+        if not override.is_sweep_override():
+            overrides.append(override.input_line)
+            continue
+        try:  # a sweep is checked with its first value (a group sweep selects other keys)
+            first = next(override.sweep_string_iterator())
+        except Exception:  # noqa: BLE001 - an interval sweep: nothing to compose with
+            return
+        overrides.append(f"{override.get_key_element()}={first}")
+    if not overrides or GlobalHydra.instance().is_initialized():
+        return
+    context = (
+        initialize_config_module("irsam.conf", version_base="1.3")
+        if config_dir is None
+        else initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3")
+    )
+    unknown: list[tuple[str, str]] = []
+    with context:
+        remaining = list(overrides)
+        for _ in range(len(overrides) + 1):
+            try:
+                config = compose(config_name, overrides=remaining)
+            except ConfigCompositionException as error:
+                match = _UNKNOWN_KEY.search(str(error))
+                bad = [o for o in remaining if match and o.split("=")[0] == match.group(1)]
+                if not bad:
+                    return
+                unknown.append((match.group(1), bad[0]))
+                remaining.remove(bad[0])
+                continue
+            except Exception:  # noqa: BLE001 - missing groups, plugins ...: Hydra reports them
+                return
+            break
+        else:
+            return
+    if not unknown:
+        return
+    keys = _flat_keys(OmegaConf.to_container(config, resolve=False))
+    lines = []
+    for key, override in unknown:
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.7)
+        hint = f"did you mean {close[0]}?" if close else f"see conf/{config_name}.yaml"
+        lines.append(
+            f"{override}: the {config_name} config has no key {key}; {hint} "
+            f"(a new key needs +{override})"
+        )
+    raise ConfigError("\n".join(lines))
+
+
+def check_command_line(
+    argv: Sequence[str], config_name: str | None = None, config_dir: str | os.PathLike | None = None
+) -> None:
     """The checks an entry point makes before Hydra composes its config: the trainer keys
-    (:func:`check_trainer_overrides`) and the Hydra plugins the overrides need
-    (:func:`irsam.utils.extras.check_overrides`). A :class:`UserError` is printed as one line,
+    (:func:`check_trainer_overrides`), the Hydra plugins the overrides need
+    (:func:`irsam.utils.extras.check_overrides`) and, with ``config_name``, every overridden key
+    (:func:`check_config_keys`). A :class:`UserError` is printed as one line,
     ``error: <message>``, and the process exits with code 2 (the traceback instead with
     ``verbose=true`` or ``HYDRA_FULL_ERROR=1``).
 
     Arguments:
       argv (Sequence[str]): command-line arguments, e.g. ``sys.argv[1:]``.
+      config_name (str | None): the task's primary config (``train``, ``evaluate``, ...); None
+        skips the key check.
+      config_dir (str | PathLike | None): see :func:`check_config_keys`.
     """
     try:
         check_overrides(argv)
         check_trainer_overrides(argv)
+        if config_name is not None:
+            check_config_keys(argv, config_name, config_dir)
     except UserError as error:
         verbose = any(re.fullmatch(r"\+{0,2}verbose=(?i:true)", arg) for arg in argv)
         if _wants_traceback(verbose):

@@ -184,6 +184,22 @@ def test_every_problem_of_every_split_in_one_error(tmp_path: Path) -> None:
     assert "Mask rule: any non-zero value in any colour channel is target" in message
 
 
+def test_split_names_without_an_image_are_listed_with_the_other_problems(tmp_path: Path) -> None:
+    """A split file naming an image that does not exist and a truncated image elsewhere: one
+    setup("fit"), one error naming both (the missing name used to stop setup on its own)."""
+    root = make_dataset(tmp_path / "data")
+    (root / "split" / "trainval.txt").write_text("a\nb\nc\nd\nghost\n")
+    spoil(root / "images" / "c.png", "truncated")
+    with pytest.raises(DatasetError) as info:
+        datamodule(root).setup("fit")
+    message = str(info.value)
+    assert "2 problem(s)" in message
+    assert str(root / "split" / "trainval.txt") in message and "'ghost'" in message
+    assert str(root / "images" / "c.png") in message and "truncated" in message
+    with pytest.raises(DatasetError, match="lists 1 name"):
+        datamodule(root, preflight=False).setup("fit")
+
+
 def test_without_preflight_a_missing_mask_still_fails_at_setup(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "data")
     (root / "masks" / "b.png").unlink()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+from conftest import PROJECT_ROOT
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
@@ -19,6 +20,7 @@ from irsam.models.checkpoints import CheckpointError
 from irsam.tasks.runner import (
     UserErrorCallback,
     check_command_line,
+    check_config_keys,
     check_trainer_config,
     check_trainer_overrides,
 )
@@ -136,3 +138,33 @@ def test_command_line_check_is_one_line_and_exit_2(capsys: pytest.CaptureFixture
     with pytest.raises(ConfigError):
         check_command_line(["trainer.max_epoch=1", "verbose=true"])
     check_command_line(["trainer.max_epochs=1"])
+
+
+def test_an_overridden_key_the_config_lacks_names_the_nearest_key() -> None:
+    """Hydra answers a misspelt key with "To append to your config use +"; the entry points name
+    the key that exists instead, one line per unknown key."""
+    conf = PROJECT_ROOT / "conf"
+    with pytest.raises(ConfigError) as info:
+        check_config_keys(["seeed=1", "dataset.loader_sise=64", "seed=3"], "train", conf)
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "seeed=1: the train config has no key seeed; did you mean seed? (a new key needs +seeed=1)",
+        (
+            "dataset.loader_sise=64: the train config has no key dataset.loader_sise; did you "
+            "mean dataset.loader_size? (a new key needs +dataset.loader_sise=64)"
+        ),
+    ]
+    with pytest.raises(ConfigError, match="did you mean metrics.fa_rule"):
+        check_config_keys(["metrics.fa_rul=legacy_area"], "evaluate", conf)
+
+
+def test_valid_overrides_sweeps_and_new_keys_pass_the_key_check() -> None:
+    conf = PROJECT_ROOT / "conf"
+    check_config_keys(["seed=3", "dataset=nudt_sirst", "trainer.max_epochs=2"], "train", conf)
+    check_config_keys(["-m", "seed=1,2", "+extra_key=1", "~scheduler"], "train", conf)
+    sweep = ["-m", "dataset=nudt_sirst,nuaa_sirst", "dataset.split=standard"]
+    check_config_keys(sweep, "train", conf)  # the synthetic set has no split key; these do
+    with pytest.raises(ConfigError, match="did you mean seed"):
+        check_config_keys(["-m", "seed=1,2", "seeed=3"], "train", conf)
+    check_config_keys(["--config-dir", "/elsewhere", "seeed=1"], "train", conf)  # Hydra's turn
+    check_config_keys(["--cfg", "job", "seed=1"], "train", conf)
