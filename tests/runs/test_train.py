@@ -185,7 +185,7 @@ def test_predict_folder_png_and_16bit_tiff(cfg_train, tmp_path: Path) -> None:
     assert header[:5] == ["image", "target", "centroid_x", "centroid_y", "area"]
 
 
-# ------------------------------------------------------------------ regressions (issue 11)
+# ------------------------------------------------------------------ regressions
 
 
 @pytest.fixture(scope="module")
