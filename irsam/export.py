@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from irsam.models.irsam import IRSAM
 from irsam.models.peft import has_peft, merge_peft
 from irsam.models.resize import traceable_resize_to_square
-from irsam.utils import atomic_path, get_logger
+from irsam.utils import ConfigError, MissingFileError, atomic_path, get_logger
 
 log = get_logger(__name__)
 
@@ -223,7 +223,7 @@ def check_onnx_signature(path: str | os.PathLike) -> dict[str, str]:
     onnx, _ = _onnx()
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path}: no such ONNX file. Write one with "
             "python export.py ckpt_path=<file.ckpt> format=onnx."
         )
@@ -486,7 +486,7 @@ def run_export(
       rows.
     """
     if format not in FORMATS:
-        raise ValueError(f"format={format!r} is not one of {FORMATS}.")
+        raise ConfigError(f"format={format!r} is not one of {FORMATS}.")
     if format == "pretrained":
         return export_pretrained(ckpt_path, output, atol=atol, rtol=rtol)
     net, train_size = load_network(ckpt_path)

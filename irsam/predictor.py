@@ -28,6 +28,7 @@ from irsam.data.streams import STACK_DTYPES, FrameStream
 from irsam.lit_module import IRSAMLitModule, inference_options
 from irsam.outputs.predictions import TARGET_COLUMNS, binarise_logits, target_rows
 from irsam.tiling import TiledNetwork
+from irsam.utils import MissingFileError
 
 PRECISIONS: dict[str, torch.dtype | None] = {
     "32": None,
@@ -221,7 +222,7 @@ class Predictor:
           CheckpointError: a file of it is unreadable or of another format.
         """
         if not Path(folder).is_dir():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{folder} is not a model folder (config.json + model.safetensors); for a .ckpt "
                 "use Predictor.from_checkpoint."
             )

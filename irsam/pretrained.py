@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from irsam import __version__
 from irsam.models.checkpoints import CheckpointError
-from irsam.utils import atomic_path, atomic_write_bytes
+from irsam.utils import MissingFileError, atomic_path, atomic_write_bytes
 
 CONFIG_FILE = "config.json"
 """The options file of a model folder."""
@@ -85,7 +85,7 @@ def read_model_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[s
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{path} does not exist: a model folder holds {CONFIG_FILE} and {WEIGHTS_FILE}. "
                 "Write one with python export.py ckpt_path=<file.ckpt> format=pretrained "
                 "output=<folder>."

@@ -28,6 +28,7 @@ from irsam.data.io import write_png
 from irsam.metrics import label_components
 from irsam.outputs.pictures import overlay
 from irsam.utils import atomic_path, atomic_write_bytes
+from irsam.utils.errors import OutputExistsError
 
 TARGET_COLUMNS = (
     "image",
@@ -175,8 +176,8 @@ def clear_output_dir(output_dir: str | Path, overwrite: bool, key: str = "output
     Returns:
       int: the number of files deleted.
     Raises:
-      FileExistsError: the folder is not empty (without ``overwrite``), or holds files that a
-        prediction run does not write.
+      OutputExistsError: the folder is not empty (without ``overwrite``), or holds files that a
+        prediction run does not write (a ``FileExistsError`` and a user error: one line, exit 2).
     """
     folder = Path(output_dir)
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -196,13 +197,13 @@ def clear_output_dir(output_dir: str | Path, overwrite: bool, key: str = "output
         return 0
     if foreign:
         shown = ", ".join(str(p) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{key}={folder} holds {len(foreign)} file(s) that a prediction run does not write "
             f"({shown}); it is not a prediction folder, so nothing was deleted. Choose an empty "
             f"or new folder: {key}=<folder>."
         )
     if not overwrite:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{key}={folder} already holds {len(ours)} prediction file(s) of an earlier run; new "
             f"masks would mix with them. Choose an empty or new folder ({key}=<folder>), or pass "
             "overwrite=true to delete the earlier masks, overlays, probability maps and reports "

@@ -31,7 +31,7 @@ from irsam.outputs.predictions import clear_output_dir, count_masks
 from irsam.tasks.evaluate import checkpoint_data_options, metric_overrides, refuse_model_override
 from irsam.tasks.runner import task_wrapper
 from irsam.tiling import ShrinkWarning, TiledNetwork
-from irsam.utils import get_logger
+from irsam.utils import ConfigError, get_logger
 
 log = get_logger(__name__)
 
@@ -62,10 +62,10 @@ def predict(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         from irsam.export import OnnxNetwork
 
         if not cfg.get("onnx_path"):
-            raise ValueError("backend=onnx needs onnx_path=<file.onnx> (written by export.py).")
+            raise ConfigError("backend=onnx needs onnx_path=<file.onnx> (written by export.py).")
         network = OnnxNetwork(cfg.onnx_path)
     elif cfg.backend != "torch":
-        raise ValueError(f"backend={cfg.backend!r} must be torch or onnx.")
+        raise ConfigError(f"backend={cfg.backend!r} must be torch or onnx.")
     options = checkpoint_data_options(cfg, module)
     tile = cfg.get("tile")
     if tile is not None:  # native frames, windows at the training scale (irsam/tiling.py)

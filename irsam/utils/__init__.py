@@ -9,12 +9,13 @@ from irsam.utils.atomic import (
     atomic_write_bytes,
     ensure_writable_dir,
 )
-from irsam.utils.errors import ConfigError, MissingFileError, UserError
+from irsam.utils.errors import ConfigError, MissingFileError, OutputExistsError, UserError
 from irsam.utils.logging import get_logger
 
 __all__ = [
     "ConfigError",
     "MissingFileError",
+    "OutputExistsError",
     "OutputWriteError",
     "UserError",
     "atomic_path",

@@ -31,6 +31,10 @@ class MissingFileError(UserError, FileNotFoundError):
     """A file or folder the user named (a checkpoint, an input, a results file) does not exist."""
 
 
+class OutputExistsError(UserError, FileExistsError):
+    """An output folder already holds files that a new run's outputs would mix with."""
+
+
 def find_user_error(error: BaseException) -> UserError | None:
     """The :class:`UserError` behind ``error``, following ``raise ... from`` causes (Hydra's
     ``instantiate`` wraps what a constructor raises).

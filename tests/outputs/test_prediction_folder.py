@@ -12,6 +12,7 @@ import torch
 
 from irsam.outputs import PredictionWriter, write_prediction, write_targets_csv
 from irsam.outputs.predictions import clear_output_dir, count_masks
+from irsam.utils import UserError
 
 
 def _previous_run(folder: Path, names: tuple[str, ...] = ("a", "b", "c")) -> None:
@@ -39,6 +40,7 @@ def test_folder_of_an_earlier_run_is_refused_unless_overwrite(tmp_path: Path) ->
     before = sorted(p for p in out.rglob("*") if p.is_file())
     with pytest.raises(FileExistsError) as info:
         clear_output_dir(out, overwrite=False)
+    assert isinstance(info.value, UserError)  # the commands print it as one line, exit 2
     message = str(info.value)
     assert f"output={out} already holds {len(before)} prediction file(s)" in message
     assert "overwrite=true" in message and "output=<folder>" in message
@@ -57,7 +59,7 @@ def test_folder_with_other_files_is_refused_even_with_overwrite(tmp_path: Path) 
     (root / "masks" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="it is not a prediction folder") as info:
         clear_output_dir(root, overwrite=True)
-    assert str(root / "images") in str(info.value)
+    assert str(root / "images") in str(info.value) and isinstance(info.value, UserError)
     assert (root / "masks" / "a.png").is_file() and (root / "images" / "a.png").is_file()
 
 

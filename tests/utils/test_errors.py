@@ -168,3 +168,19 @@ def test_valid_overrides_sweeps_and_new_keys_pass_the_key_check() -> None:
         check_config_keys(["-m", "seed=1,2", "seeed=3"], "train", conf)
     check_config_keys(["--config-dir", "/elsewhere", "seeed=1"], "train", conf)  # Hydra's turn
     check_config_keys(["--cfg", "job", "seed=1"], "train", conf)
+
+
+def test_missing_model_files_and_bad_task_choices_are_user_errors(tmp_path) -> None:
+    """A missing model folder or ONNX file and an unknown export format are user errors (one line,
+    exit 2), not raw tracebacks; they keep their built-in types for library callers."""
+    from irsam.export import check_onnx_signature, run_export
+    from irsam.pretrained import read_model_folder
+
+    with pytest.raises(MissingFileError, match="model folder holds config.json") as folder:
+        read_model_folder(tmp_path)
+    with pytest.raises(MissingFileError, match="no such ONNX file") as onnx_file:
+        check_onnx_signature(tmp_path / "missing.onnx")
+    with pytest.raises(ConfigError, match="format='bogus'") as export_format:
+        run_export(ckpt_path=tmp_path / "missing.ckpt", output=tmp_path / "out", format="bogus")
+    assert isinstance(folder.value, FileNotFoundError) and isinstance(onnx_file.value, UserError)
+    assert isinstance(export_format.value, ValueError)
