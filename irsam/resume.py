@@ -432,6 +432,7 @@ EXPERIMENT_KEYS = (
     "dataset.name",
     "dataset.root",
     "dataset.split",
+    "dataset.label_budget",
     "model.net",
     "loss",
 )
@@ -456,7 +457,9 @@ def experiment_identity(
         ``root``, ``split``, ...).
     Returns:
       dict[str, Any]: key → value; ``dataset.root`` as a real path (None for synthetic data),
-      ``model.net`` the network builder, ``loss`` the whole loss config.
+      ``dataset.label_budget`` the ``train_fraction``, ``train_count`` and ``train_subset_seed``
+      of a label budget (None without one), ``model.net`` the network builder, ``loss`` the
+      whole loss config.
     """
     data = dict(datamodule_hparams or {})
     root = data.get("root")
@@ -466,6 +469,9 @@ def experiment_identity(
         "dataset.name": data.get("name"),
         "dataset.root": None if root is None else os.path.realpath(str(root)),
         "dataset.split": data.get("split"),
+        "dataset.label_budget": None
+        if data.get("train_fraction") is None and data.get("train_count") is None
+        else {key: data.get(key) for key in ("train_fraction", "train_count", "train_subset_seed")},
         "model.net": net.get("_target_"),
         "loss": plain_container(module_hparams.get("loss")),
     }

@@ -190,6 +190,28 @@ def test_quickstart_preset_and_experiments(tmp_path: Path) -> None:
     assert cfg.trainer.max_epochs == 5
 
 
+def test_study_recipe_and_sweep_presets(tmp_path: Path) -> None:
+    """`cpu_study` trains every budget for the same 150 steps at a constant rate on any dataset
+    at 256²; the study presets sweep fractions × seeds (the seed also picking the subset) and
+    copy-paste on/off × datasets, and test every job (results.json for irsam-study)."""
+    for dataset in ("nudt_sirst", "nuaa_sirst"):
+        cfg = compose_config("train", tmp_path, ["experiment=cpu_study", f"dataset={dataset}"])
+        assert cfg.dataset.name == dataset and cfg.task_name == "cpu_study"
+        assert (cfg.dataset.loader_size, cfg.model.net.encoder_size) == (256, 256)
+        assert (cfg.trainer.max_steps, cfg.trainer.max_epochs) == (150, -1)
+        assert cfg.trainer.val_check_interval == 75 and cfg.trainer.check_val_every_n_epoch is None
+        assert cfg.get("scheduler") is None and cfg.optimizer.lr == pytest.approx(3e-4)
+    cfg = compose_config("train", tmp_path, ["hparams_search=label_budget", "seed=7"])
+    params = cfg.hydra.sweeper.params
+    assert params["dataset.train_fraction"] == "0.01,0.05,0.1,0.25,0.5,1.0"
+    assert params.seed == "1,2,3" and cfg.test is True
+    assert cfg.dataset.train_subset_seed == 7
+    cfg = compose_config("train", tmp_path, ["hparams_search=copy_paste"])
+    params = cfg.hydra.sweeper.params
+    assert params.dataset == "nudt_sirst,nuaa_sirst" and cfg.test is True
+    assert params["dataset.augmentation.copy_paste.p"] == "0.0,0.5"
+
+
 def test_lightning_floor_supports_weights_only_fit(project_root: Path) -> None:
     """pyproject's Lightning lower bound admits only releases whose ``Trainer.fit`` takes
     ``weights_only`` (Lightning 2.6+), which train.py passes."""

@@ -34,14 +34,15 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, get_worker_info
 
 from irsam.data.collate import collate_irstd
+from irsam.data.copy_paste import CopyPasteOptions, TargetBank
 from irsam.data.dataset import IRSTDDataset, IRSTDDatasetBase
 from irsam.data.errors import DatasetError
-from irsam.data.io import HighBitNorm
-from irsam.data.layouts import resolve_splits, split_files, split_spec
+from irsam.data.io import HighBitNorm, read_mask
+from irsam.data.layouts import Sample, label_budget, resolve_splits, split_files, split_spec
 from irsam.data.preflight import BadFile, default_cache_path, preflight
 from irsam.data.synthetic import SyntheticIRSTDDataset
 from irsam.data.transforms import EvalResize, seed_transform
-from irsam.utils import get_logger
+from irsam.utils import ConfigError, atomic_write_bytes, get_logger
 from irsam.utils.containers import plain_container
 
 log = get_logger(__name__)
@@ -69,6 +70,20 @@ def auto_num_workers(limit: int = 4) -> int:
     return max(0, min(limit, (cpus or 1) - 1))
 
 
+def _check_budget(
+    fraction: float | None, count: int | None, seed: int, synthetic: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The label budget of the config, None without one; the synthetic dataset takes none."""
+    if fraction is None and count is None:
+        return None
+    if synthetic is not None:
+        raise ConfigError(
+            "dataset.train_fraction / dataset.train_count apply to datasets on disk "
+            "(dataset.root); for the synthetic dataset set dataset.synthetic.num_train instead."
+        )
+    return {"fraction": fraction, "count": count, "seed": seed}
+
+
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: seed numpy, ``random`` and the augmentation stream per
     worker (the stream serves until an epoch seed is set: :meth:`IRSTDDatasetBase.reseed`).
@@ -92,7 +107,10 @@ class IRSTDDataModule(LightningDataModule):
     """Train/val/test loaders for one IR small-target dataset.
 
     After :meth:`setup`, ``train_dataset``, ``val_dataset`` and ``test_dataset`` hold the
-    datasets (``val_dataset``/``test_dataset`` may be empty).
+    datasets (``val_dataset``/``test_dataset`` may be empty), and ``train_subset`` the label
+    budget: None without one, else ``fraction`` (as configured; None for a budget by count),
+    ``count`` (the images kept), ``of`` (the training images before the budget), ``seed`` and
+    ``images`` (the names kept, in split order).
 
     Arguments:
       name (str): dataset name, for logs.
@@ -104,6 +122,11 @@ class IRSTDDataModule(LightningDataModule):
       val_fraction (float): share of trainval carved for validation when the split defines no
         ``val`` file (the test split is never used for selection).
       split_seed (int): seed of that carve, fixed so every run gets the same validation set.
+      train_fraction (float | None): label budget: share of the training split kept, in
+        (0, 1]; None = all (see :func:`irsam.data.layouts.label_budget`; datasets on disk only).
+      train_count (int | None): label budget as a number of training images (>= 1); None =
+        all. At most one of ``train_fraction`` and ``train_count`` is set.
+      train_subset_seed (int): seed of the label-budget subset, independent of the run seed.
       loader_size (int): loader resolution (side of the square images the loaders give).
       eval_resize (str): ``resize`` (to ``loader_size``², IRSAM) or ``pad`` (bottom/right to a
         multiple of ``pad_divisor`` at native size, BasicIRSTD).
@@ -123,7 +146,9 @@ class IRSTDDataModule(LightningDataModule):
       mask_size_mismatch (str): ``error`` or ``resize`` a mask whose size differs from its
         image's (same aspect ratio only; NUAA-SIRST's Misc_111 needs it).
       augmentation (Mapping | None): options of
-        :func:`irsam.data.transforms.build_train_transform`.
+        :func:`irsam.data.transforms.build_train_transform`, plus ``copy_paste`` (options of
+        :class:`irsam.data.copy_paste.CopyPasteOptions`; a bank of the training targets is built
+        at ``setup`` of ``fit`` when its ``p`` > 0).
       synthetic (Mapping | None): options of the procedural dataset: ``seed``, ``native_size``
         (side of the rendered images), ``num_train``, ``num_val``, ``num_test`` and ``render``
         (options of :func:`irsam.data.synthetic.render_synthetic_sample`).
@@ -143,6 +168,9 @@ class IRSTDDataModule(LightningDataModule):
         split: str = "default",
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        train_fraction: float | None = None,
+        train_count: int | None = None,
+        train_subset_seed: int = 0,
         loader_size: int,
         eval_resize: EvalResize = "resize",
         pad_divisor: int = 32,
@@ -175,6 +203,8 @@ class IRSTDDataModule(LightningDataModule):
         self.split = split
         self.val_fraction = float(val_fraction)
         self.split_seed = int(split_seed)
+        self.budget = _check_budget(train_fraction, train_count, train_subset_seed, synthetic)
+        self.train_subset: dict[str, Any] | None = None
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.num_workers = auto_num_workers() if num_workers is None else int(num_workers)
@@ -193,6 +223,7 @@ class IRSTDDataModule(LightningDataModule):
             "cache_images": bool(cache_images),
         }
         self.augmentation = plain_container(augmentation) or {}
+        self.copy_paste = CopyPasteOptions.from_config(self.augmentation.pop("copy_paste", None))
         self.train_dataset: IRSTDDatasetBase | None = None
         self.val_dataset: IRSTDDatasetBase | None = None
         self.test_dataset: IRSTDDatasetBase | None = None
@@ -257,18 +288,41 @@ class IRSTDDataModule(LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the datasets (once), then run the pre-flight check of the stage's splits.
+        """Build the datasets (once), then run the pre-flight check of the stage's splits; for
+        ``fit`` with ``augmentation.copy_paste.p`` > 0, build the target bank (once).
 
         Arguments:
           stage (str | None): Lightning stage (``fit``, ``validate``, ``test``, ``predict``);
             all three datasets are built whatever the stage, since the checks are cheap; the
             files are decoded for the splits of :data:`STAGE_SPLITS` only.
         Raises:
-          DatasetError: a bad split definition, or files that would fail to load.
+          DatasetError: a bad split definition, files that would fail to load, or no
+            training target to paste.
         """
         if self.train_dataset is None:
             self._build_datasets()
         self.check_files(stage)
+        if stage in ("fit", None) and self.copy_paste.p > 0:
+            self._attach_copy_paste()
+
+    def _attach_copy_paste(self) -> None:
+        """Build the target bank from the training items (once) and give it to the train set."""
+        dataset = self.train_dataset
+        if dataset is None or dataset.copy_paste is not None:
+            return
+        bank = TargetBank.from_items(
+            ((dataset.name(i), *dataset.load(i)) for i in range(len(dataset))),
+            self.copy_paste.max_side,
+        )
+        log.info("copy-paste: %d target crops from %d training images", len(bank), bank.images)
+        if not len(bank):
+            raise DatasetError(
+                f"dataset.augmentation.copy_paste.p={self.copy_paste.p} but no training target "
+                f"of dataset {self.name} can be pasted (each needs a box side <= "
+                f"dataset.augmentation.copy_paste.max_side={self.copy_paste.max_side} and to be "
+                "brighter than its surroundings): raise max_side, or set p: 0."
+            )
+        dataset.use_copy_paste(bank, self.copy_paste)
 
     def _build_datasets(self) -> None:
         """Resolve the splits and build the train, val and test datasets."""
@@ -292,6 +346,8 @@ class IRSTDDataModule(LightningDataModule):
                 split_seed=self.split_seed,
                 unpaired=self.unpaired if self.preflight else None,
             )
+            if self.budget is not None:
+                parts["train"] = self._apply_budget(parts["train"], self.budget)
             counts = {key: len(value) for key, value in parts.items()}
             source = f"{self.root} (split {self.split!r})"
             files = split_files(self.root, split_spec(self.splits, self.split))  # type: ignore[arg-type]
@@ -311,6 +367,53 @@ class IRSTDDataModule(LightningDataModule):
             counts["val"],
             counts["test"],
         )
+
+    def _apply_budget(self, samples: list[Sample], budget: dict[str, Any]) -> list[Sample]:
+        """The label-budget subset of the training samples (each mask read once), recorded."""
+        has_target = [
+            sample.mask_path is not None and bool(read_mask(sample.mask_path).any())
+            for sample in samples
+        ]
+        names = label_budget(
+            [sample.name for sample in samples],
+            has_target,
+            fraction=budget["fraction"],
+            count=budget["count"],
+            seed=budget["seed"],
+        )
+        log.info(
+            "label budget: %d of %d training images (fraction %.4g, seed %d)",
+            len(names),
+            len(samples),
+            len(names) / len(samples),
+            budget["seed"],
+        )
+        self.train_subset = dict(budget, count=len(names), of=len(samples), images=names)
+        kept = set(names)
+        return [sample for sample in samples if sample.name in kept]
+
+    def save_train_subset(self, folder: str | os.PathLike) -> Path | None:
+        """Write the names of the label-budget subset, one per line, to
+        ``<folder>/train_subset.txt`` (atomically); nothing without a budget.
+
+        The datasets are built first when :meth:`setup` has not run yet (the pre-flight check
+        still runs at ``setup``).
+
+        Arguments:
+          folder (str | PathLike): the run folder (``paths.output_dir``).
+        Returns:
+          Path | None: the file written, or None when no budget is set.
+        Raises:
+          OutputWriteError: the folder cannot be written.
+        """
+        if self.budget is None:
+            return None
+        if self.train_dataset is None:
+            self._build_datasets()
+        path = Path(folder) / "train_subset.txt"
+        text = "".join(f"{name}\n" for name in self.train_subset["images"])  # type: ignore[index]
+        atomic_write_bytes(path, text.encode("utf-8"), "label-budget list")
+        return path
 
     def _loader(
         self, dataset: IRSTDDatasetBase | None, batch_size: int, shuffle: bool

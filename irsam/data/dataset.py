@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from irsam.data.copy_paste import CopyPasteOptions, TargetBank, paste_targets
 from irsam.data.edges import edge_target
 from irsam.data.errors import DatasetError
 from irsam.data.io import HighBitNorm, read_image, read_mask
@@ -42,6 +43,10 @@ from irsam.utils import get_logger
 log = get_logger(__name__)
 
 Stage = Literal["train", "eval"]
+
+COPY_PASTE_STREAM = 1
+"""Third seed word of the copy-paste stream of an item, ``(epoch seed, index, 1)``, so it is
+independent of the transform's ``(epoch seed, index)`` stream."""
 
 
 def _compact(image: np.ndarray) -> np.ndarray:
@@ -120,6 +125,8 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         self._epoch_seed = torch.full((1,), -1, dtype=torch.int64).share_memory_()
         """The epoch's augmentation seed (-1: none yet), in shared memory so that DataLoader
         workers, persistent ones included, see what :meth:`reseed` sets in the main process."""
+        self.copy_paste: tuple[TargetBank, CopyPasteOptions] | None = None
+        """Target copy-paste of training items (:meth:`use_copy_paste`); None = off."""
 
     @abc.abstractmethod
     def __len__(self) -> int:
@@ -161,6 +168,34 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
             raise ValueError(f"augmentation seed {seed} must be >= 0")
         self._epoch_seed[0] = int(seed)
 
+    def use_copy_paste(self, bank: TargetBank, options: CopyPasteOptions) -> None:
+        """Paste targets of ``bank`` into training items (before the transform), with
+        probability ``options.p`` per item (:func:`irsam.data.copy_paste.paste_targets`).
+
+        Once :meth:`reseed` has set an epoch seed, item ``i`` draws from (seed, i) alone, like
+        the transform; before, from numpy's global stream (per worker: :func:`seed_worker`).
+
+        Arguments:
+          bank (TargetBank): the crops (from the training items).
+          options (CopyPasteOptions): the options.
+        """
+        self.copy_paste = (bank, options)
+
+    def _paste(self, index: int, image: np.ndarray, mask: np.ndarray) -> tuple[Any, Any]:
+        """Item ``index`` with pasted targets (or unchanged), drawn from its own stream."""
+        bank, options = self.copy_paste  # type: ignore[misc]
+        epoch_seed = int(self._epoch_seed[0])
+        seed = (
+            [epoch_seed, index, COPY_PASTE_STREAM]
+            if epoch_seed >= 0
+            else np.random.randint(2**31, size=4)
+        )
+        rng = np.random.default_rng(seed)
+        if rng.random() >= options.p:
+            return image, mask
+        image, mask, _ = paste_targets(image, mask, bank, rng, options)
+        return image, mask
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Decode item ``index`` through the in-RAM cache.
 
@@ -196,6 +231,8 @@ class IRSTDDatasetBase(Dataset, abc.ABC):
         if self.stage == "train":
             if mask is None:
                 raise DatasetError(f"{self.name(index)}: training needs a mask for every image.")
+            if self.copy_paste is not None:
+                image, mask = self._paste(index, image, mask)
             epoch_seed = int(self._epoch_seed[0])
             if epoch_seed >= 0:
                 seed_transform(self.transform, (epoch_seed, index))  # type: ignore[arg-type]

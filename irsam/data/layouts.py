@@ -20,8 +20,9 @@ dataset (``dataset.split=irsam|standard``) are described in docs/protocols.md.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 
 from irsam.data.errors import DatasetError, format_paths
 from irsam.data.io import IMAGE_SUFFIXES, list_images
-from irsam.utils import get_logger
+from irsam.utils import ConfigError, get_logger
 
 log = get_logger(__name__)
 
@@ -563,3 +564,84 @@ def resolve_splits(
         return [Sample(name, *pairs[name]) for name in sorted(names)]
 
     return {"train": samples(train), "val": samples(val), "test": samples(test)}
+
+
+def _stratum_counts(count: int, total: int, free: int) -> tuple[int, int]:
+    """(target-free, with-target) images of a budget of ``count`` among ``total`` (rule below)."""
+    share = (2 * count * free + total) // (2 * total)
+    low = 1 if free and count >= 2 else 0
+    high = count - 1 if free < total else count
+    chosen_free = min(max(share, low), high)
+    return chosen_free, count - chosen_free
+
+
+def label_budget(
+    names: Sequence[str],
+    has_target: Sequence[bool],
+    fraction: float | None = None,
+    count: int | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """A seeded, nested and stratified subset of the training names (the label budget).
+
+    The budget is ``k = count`` images, or ``k = max(1, round(len(names) * fraction))`` with
+    halves rounded up. Images with a target and target-free images are two strata; each stratum
+    is sorted by name and permuted once by ``numpy.random.default_rng([seed, s])`` (``s`` = 0 for
+    target-free, 1 for with-target images), and the subset is a prefix of each permutation, so for
+    one seed a smaller budget is always contained in a larger one. Of ``n`` names with ``e``
+    target-free ones, the subset holds ``round(k * e / n)`` target-free images (halves rounded
+    up), then clamped: at least one target-free image when ``e > 0`` and ``k >= 2``, and at least
+    one image with a target when ``e < n``; the rest have a target. Both stratum counts grow with
+    ``k``, which keeps the subsets nested.
+
+    Arguments:
+      names (Sequence[str]): the training names, in the order of the training split.
+      has_target (Sequence[bool]): per name, whether its mask has a target pixel.
+      fraction (float | None): share of the names to keep, in (0, 1]; None when ``count`` is
+        given or for no budget.
+      count (int | None): number of names to keep, 1 to ``len(names)``; None when ``fraction``
+        is given or for no budget.
+      seed (int): seed of the permutations (``dataset.train_subset_seed``), independent of the
+        run seed so that subsets are comparable across models.
+    Returns:
+      list[str]: the chosen names in the order of ``names``; all of them without a budget.
+    Raises:
+      ConfigError: both ``fraction`` and ``count`` are set, one is out of range, or ``seed`` is
+        not a non-negative integer.
+      ValueError: ``names`` and ``has_target`` differ in length.
+    """
+    if len(names) != len(has_target):
+        raise ValueError(f"{len(names)} names but {len(has_target)} has_target flags")
+    if fraction is not None and count is not None:
+        raise ConfigError(
+            f"dataset.train_fraction={fraction} and dataset.train_count={count} are both set; "
+            "set one of them and leave the other null."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"dataset.train_subset_seed={seed!r} must be a non-negative integer.")
+    total = len(names)
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+            raise ConfigError(f"dataset.train_fraction={fraction!r} must be a number in (0, 1].")
+        if not 0.0 < fraction <= 1.0:
+            raise ConfigError(
+                f"dataset.train_fraction={fraction} must be in (0, 1] (null = all training images)."
+            )
+        count = max(1, math.floor(total * fraction + 0.5))
+    elif count is None:
+        return list(names)
+    elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= total:
+        raise ConfigError(
+            f"dataset.train_count={count!r} must be an integer from 1 to {total} (the training "
+            "images available; null = all of them)."
+        )
+    strata = {
+        stratum: sorted(name for name, flag in zip(names, has_target) if bool(flag) == stratum)
+        for stratum in (False, True)
+    }
+    taken = dict(zip((False, True), _stratum_counts(count, total, len(strata[False]))))
+    chosen: set[str] = set()
+    for stratum, members in strata.items():
+        order = np.random.default_rng([seed, int(stratum)]).permutation(len(members))
+        chosen.update(members[i] for i in order[: taken[stratum]])
+    return [name for name in names if name in chosen]

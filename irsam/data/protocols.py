@@ -34,16 +34,19 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
     Returns:
       dict[str, Any]: JSON-ready ``dataset``, ``protocol``, ``split`` (the ``dataset.split``
       name, which may be an alias), ``source``, ``root``, ``files`` (the split file of each part,
-      or null), ``exclude``, ``sizes`` (``train``, ``val``, ``test``, ``trainval``),
-      ``validation`` (how val was chosen) and ``matches_published`` (True/False when the
-      protocol's published sizes are known, else None).
+      or null), ``exclude``, ``sizes`` (``train``, ``val``, ``test``, ``trainval`` of the
+      protocol: ``train`` counts the training split before any label budget),
+      ``validation`` (how val was chosen), ``train_subset`` (the label budget,
+      ``IRSTDDataModule.train_subset``: None without one) and ``matches_published`` (True/False
+      when the protocol's published sizes are known, else None).
     Raises:
       RuntimeError: ``setup()`` has not run.
     """
     if datamodule.train_dataset is None:
         raise RuntimeError("call datamodule.setup() before protocol_record()")
+    subset = datamodule.train_subset
     sizes = {
-        "train": len(datamodule.train_dataset),
+        "train": subset["of"] if subset else len(datamodule.train_dataset),
         "val": len(datamodule.val_dataset or []),
         "test": len(datamodule.test_dataset or []),
     }
@@ -64,6 +67,7 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
             "sizes": sizes,
             "validation": f"{datamodule.val_fraction:g} of each member's trainval, seed "
             f"{datamodule.split_seed}",
+            "train_subset": datamodule.train_subset,
             "matches_published": None,
             "members": datamodule.member_records,
             "members_missing": sorted(datamodule.members_missing),
@@ -79,6 +83,7 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
             "exclude": [],
             "sizes": sizes,
             "validation": "separate generated stream",
+            "train_subset": datamodule.train_subset,
             "matches_published": None,
         }
     spec = split_spec(datamodule.splits, datamodule.split)
@@ -112,6 +117,7 @@ def protocol_record(datamodule: Any) -> dict[str, Any]:
         "exclude": list(spec.get("exclude") or []),
         "sizes": sizes,
         "validation": validation,
+        "train_subset": datamodule.train_subset,
         "matches_published": matches,
     }
 

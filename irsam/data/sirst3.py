@@ -124,7 +124,10 @@ class UnionDataModule(IRSTDDataModule):
                 f"({', '.join(f'{k}: {v}' for k, v in self.members_missing.items())}). Set "
                 "dataset.members.<name>.root to each dataset's folder."
             )
-        self.train_dataset = self._build("train", sorted(parts["train"], key=lambda s: s.name))
+        train = sorted(parts["train"], key=lambda s: s.name)
+        if self.budget is not None:
+            train = self._apply_budget(train, self.budget)
+        self.train_dataset = self._build("train", train)
         self.val_dataset = self._build("eval", sorted(parts["val"], key=lambda s: s.name))
         self.test_dataset = self._build("eval", sorted(parts["test"], key=lambda s: s.name))
         log.info(

@@ -7,11 +7,15 @@ numbers measured under one protocol (docs/protocols.md) with one set of metric r
 groups, and runs whose metric rules or test-set sizes differ within a group are refused unless
 ``allow_mixed=True``, which marks the odd cells and lists the differences under the table.
 
-Input: the ``results.json`` of ``evaluate.py``: ``dataset``, ``metrics`` (``test/IoU`` ... as
-fractions / raw ratios), and when present ``protocol``
+:func:`matrix_markdown` is the train × test matrix of transfer studies: rows are checkpoints
+with their training set, columns test sets, cells one metric, under the same column rules.
+
+Input: the ``results.json`` of ``evaluate.py`` or ``train.py``: ``dataset``, ``metrics``
+(``test/IoU`` ... as fractions / raw ratios), and when present ``protocol``
 (:func:`irsam.data.protocols.protocol_record`), ``metric_rules``
-(:func:`irsam.metrics.report.metric_rules`) or ``metric_options``. The command line is
-:func:`irsam.tasks.compare.main` (``irsam-compare``).
+(:func:`irsam.metrics.report.metric_rules`) or ``metric_options`` and ``trained_on``; or a
+multi-set file, ``{"checkpoint", "trained_on", "sets": {name: <such results>}}``. The command
+line is :func:`irsam.tasks.compare.main` (``irsam-compare``).
 """
 
 from __future__ import annotations
@@ -52,39 +56,63 @@ class MixedProtocolError(CompareError):
     """Runs in one column were measured under different rules or test sets."""
 
 
-def load_results(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
-    """Read ``results.json`` files; a run's label defaults to its folder name.
+def load_results(
+    paths: Sequence[str | os.PathLike], labels: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Read ``results.json`` files; a run's label defaults to its folder name. A multi-set file
+    (``evaluate.py datasets=[...]``) gives one run per set, each with the file's ``checkpoint``,
+    ``trained_on``, label and path.
 
     Arguments:
       paths (Sequence[str | PathLike]): results.json files, or folders holding one.
+      labels (Sequence[str] | None): a label per path (None: the folder names).
     Returns:
-      list[dict[str, Any]]: the parsed results, each with ``"_label"`` and ``"_path"`` added.
+      list[dict[str, Any]]: the parsed results, each with ``"_label"`` and ``"_path"`` added
+      (and ``"_set"``, the set name, for the runs of a multi-set file).
     Raises:
+      CompareError: ``labels`` of another length than ``paths``.
       MissingFileError: a path has no results.json (named in the message).
-      ResultsFileError: a file is not JSON, or holds no ``metrics`` mapping (named in the
-        message).
+      ResultsFileError: a file is not JSON, or holds neither a ``metrics`` mapping nor a
+        ``sets`` mapping of them (named in the message).
     """
+    if labels is not None and len(labels) != len(paths):
+        raise CompareError(
+            f"--labels gives {len(labels)} labels for {len(paths)} results files: give one "
+            "label per file"
+        )
     runs = []
-    for item in paths:
+    for number, item in enumerate(paths):
         path = Path(item)
         if path.is_dir():
             path = path / "results.json"
         if not path.is_file():
             raise MissingFileError(f"{path}: no results.json (give a file or a run folder)")
         data = _read_results(path)
-        data.setdefault("_label", path.parent.name)
-        data["_path"] = str(path)
-        runs.append(data)
+        label = labels[number] if labels is not None else data.get("_label", path.parent.name)
+        sets = data.get("sets")
+        parts = [(None, data)] if sets is None else list(sets.items())
+        for name, part in parts:
+            run = dict(part)
+            if name is not None:
+                run.update(_set=name, checkpoint=data.get("checkpoint"))
+                run.setdefault("trained_on", data.get("trained_on"))
+            run.update(_label=label, _path=str(path))
+            runs.append(run)
     return runs
 
 
 def _read_results(path: Path) -> dict[str, Any]:
     """The parsed ``results.json`` at ``path``; :class:`ResultsFileError` when it is not one."""
-    hint = "give the results.json that evaluate.py writes in its run folder"
+    hint = "give the results.json that evaluate.py or train.py writes in its run folder"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsFileError(f"{path} is not a JSON file ({error}): {hint}.") from error
+    sets = data.get("sets") if isinstance(data, dict) else None
+    if isinstance(sets, dict) and sets:
+        if all(isinstance(s, dict) and isinstance(s.get("metrics"), dict) for s in sets.values()):
+            return data
+        raise ResultsFileError(f'{path}: a set of "sets" has no "metrics" mapping: {hint}.')
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         raise ResultsFileError(f'{path} is not a results file (no "metrics" mapping): {hint}.')
     return data
@@ -107,8 +135,15 @@ def _group(run: Mapping[str, Any]) -> tuple[str, str]:
     return str(run.get("dataset", "unknown")), str(record or "unknown")
 
 
-def _rules(run: Mapping[str, Any]) -> dict[str, Any]:
-    """The metric rules a column must agree on (JSON-comparable)."""
+def metric_rule_values(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The metric rules that numbers sharing a column must agree on.
+
+    Arguments:
+      run (Mapping[str, Any]): a parsed results file.
+    Returns:
+      dict[str, Any]: the :data:`RULE_KEYS` entries of its ``metric_rules`` (or, for older
+      files, ``metric_options``), JSON-comparable.
+    """
     rules = run.get("metric_rules") or run.get("metric_options") or {}
     return {key: rules[key] for key in RULE_KEYS if key in rules}
 
@@ -124,6 +159,69 @@ def _test_size(run: Mapping[str, Any]) -> int | None:
 def _format(value: float, name: str) -> str:
     """A cell: the value of metric ``name`` in its table unit with two decimals ("-" for NaN)."""
     return "-" if math.isnan(value) else f"{value * table_unit(name)[0]:.2f}"
+
+
+def _groups(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """Indices of the runs of each ``(dataset, protocol)`` column group, in run order."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, run in enumerate(runs):
+        groups.setdefault(_group(run), []).append(index)
+    return groups
+
+
+def _check_groups(
+    runs: Sequence[Mapping[str, Any]],
+    groups: Mapping[tuple[str, str], list[int]],
+    names: Sequence[str],
+    allow_mixed: bool,
+) -> tuple[set[int], list[str]]:
+    """The runs to mark and the notes of a table; :class:`MixedProtocolError` for runs of one
+    column group that differ in metric rules or test-set size, or share a row, unless
+    ``allow_mixed``."""
+    notes: list[str] = []
+    flagged: set[int] = set()
+    for (dataset, protocol), members in groups.items():
+        reference = members[0]
+        for index in members[1:]:
+            problems = []
+            rules, reference_rules = (metric_rule_values(runs[i]) for i in (index, reference))
+            if rules != reference_rules:
+                problems.append(f"metric rules {rules} vs {reference_rules}")
+            if _test_size(runs[index]) != _test_size(runs[reference]):
+                problems.append(
+                    f"{_test_size(runs[index])} vs {_test_size(runs[reference])} test images"
+                )
+            if names[index] in [names[m] for m in members if m < index]:
+                problems.append("the same label twice")
+            if not problems:
+                continue
+            message = (
+                f"{dataset} / {protocol}: run {names[index]!r} differs from "
+                f"{names[reference]!r}: {'; '.join(problems)}"
+            )
+            if not allow_mixed:
+                raise MixedProtocolError(
+                    f"{message}. Numbers measured differently cannot share a column; "
+                    "re-evaluate under the same rules, or pass allow_mixed=True to print them "
+                    "marked."
+                )
+            flagged.add(index)
+            notes.append(f"† {message}")
+        if protocol == "unknown":
+            notes.append(
+                f"{dataset}: protocol not recorded in {len(members)} run(s); their numbers may "
+                "come from any split"
+            )
+    return flagged, notes
+
+
+def _cell(
+    runs: Sequence[Mapping[str, Any]], index: int | None, metric: str, flagged: set[int]
+) -> str:
+    """A table cell: run ``index``'s metric (marked ``†`` when flagged); empty without a run."""
+    if index is None:
+        return ""
+    return _format(_metric(runs[index], metric), metric) + (" †" if index in flagged else "")
 
 
 def compare_markdown(
@@ -161,42 +259,8 @@ def compare_markdown(
             f"--labels gives {len(names)} labels for {len(runs)} results files: give one label "
             "per file"
         )
-    groups: dict[tuple[str, str], list[int]] = {}
-    for index, run in enumerate(runs):
-        groups.setdefault(_group(run), []).append(index)
-    notes: list[str] = []
-    flagged: set[int] = set()
-    for (dataset, protocol), members in groups.items():
-        reference = members[0]
-        for index in members[1:]:
-            problems = []
-            if _rules(runs[index]) != _rules(runs[reference]):
-                problems.append(f"metric rules {_rules(runs[index])} vs {_rules(runs[reference])}")
-            if _test_size(runs[index]) != _test_size(runs[reference]):
-                problems.append(
-                    f"{_test_size(runs[index])} vs {_test_size(runs[reference])} test images"
-                )
-            if names[index] in [names[m] for m in members if m < index]:
-                problems.append("the same label twice")
-            if not problems:
-                continue
-            message = (
-                f"{dataset} / {protocol}: run {names[index]!r} differs from "
-                f"{names[reference]!r}: {'; '.join(problems)}"
-            )
-            if not allow_mixed:
-                raise MixedProtocolError(
-                    f"{message}. Numbers measured differently cannot share a column; "
-                    "re-evaluate under the same rules, or pass allow_mixed=True to print them "
-                    "marked."
-                )
-            flagged.add(index)
-            notes.append(f"† {message}")
-        if protocol == "unknown":
-            notes.append(
-                f"{dataset}: protocol not recorded in {len(members)} run(s); their numbers may "
-                "come from any split"
-            )
+    groups = _groups(runs)
+    flagged, notes = _check_groups(runs, groups, names, allow_mixed)
     ordered = sorted(groups)
     rows: dict[str, dict[tuple[str, str], int]] = {}
     for key, members in groups.items():
@@ -211,23 +275,92 @@ def compare_markdown(
         cells = [label]
         for group in ordered:
             index = cells_by_group.get(group)
-            for metric in metrics:
-                if index is None:
-                    cells.append("")
-                    continue
-                cell = _format(_metric(runs[index], metric), metric)
-                cells.append(cell + (" †" if index in flagged else ""))
+            cells.extend(_cell(runs, index, metric, flagged) for metric in metrics)
         lines.append("| " + " | ".join(cells) + " |")
+    legend = _legend(runs, groups)
+    return "\n".join(lines + [""] + legend + ([""] + notes if notes else [])) + "\n"
+
+
+def _legend(
+    runs: Sequence[Mapping[str, Any]], groups: Mapping[tuple[str, str], list[int]]
+) -> list[str]:
+    """One line per column group: its test-set size, metric rules and split source."""
     legend = []
-    for dataset, protocol in ordered:
+    for dataset, protocol in sorted(groups):
         run = runs[groups[(dataset, protocol)][0]]
         size = _test_size(run)
         record = run.get("protocol") if isinstance(run.get("protocol"), Mapping) else {}
         source = f"; {record['source']}" if record.get("source") else ""
         legend.append(
             f"* {dataset}/{protocol}: {size if size is not None else '?'} test images, rules "
-            f"{_rules(run) or 'not recorded'}{source}"
+            f"{metric_rule_values(run) or 'not recorded'}{source}"
         )
+    return legend
+
+
+def training_label(trained_on: Mapping[str, Any] | None) -> str:
+    """The training set of a results file in a few words.
+
+    Arguments:
+      trained_on (Mapping[str, Any] | None): ``results.json`` ``trained_on`` (``dataset``,
+        ``protocol``, and ``train_fraction`` / ``train_count`` under a label budget).
+    Returns:
+      str: e.g. ``nudt_sirst/standard, fraction 0.25`` or ``nuaa_sirst/irsam, 40 images``;
+      ``not recorded`` when unknown.
+    """
+    if not trained_on or trained_on.get("dataset") is None:
+        return "not recorded"
+    label = f"{trained_on['dataset']}/{trained_on.get('protocol') or 'unknown'}"
+    if trained_on.get("train_fraction") is not None:
+        label += f", fraction {trained_on['train_fraction']:g}"
+    if trained_on.get("train_count") is not None:
+        label += f", {trained_on['train_count']} images"
+    return label
+
+
+def matrix_markdown(
+    runs: Sequence[Mapping[str, Any]], metric: str = "IoU", allow_mixed: bool = False
+) -> str:
+    """The train × test matrix: one row per results file (checkpoint and its training set), one
+    column per test set (dataset/protocol), one metric in the cells.
+
+    Arguments:
+      runs (Sequence[Mapping]): parsed results (see :func:`load_results`: a multi-set file
+        gives one run per set, all with its ``_path``); the runs of one file form one row,
+        labelled by its ``_label`` (the run folder; the folder path when two files share it).
+      metric (str): metric key (``IoU``, ``nIoU``, ``Pd``, ``Fa`` ...) in its
+        :func:`~irsam.metrics.report.table_unit`.
+      allow_mixed (bool): as in :func:`compare_markdown`.
+    Returns:
+      str: the Markdown matrix, the protocol legend and any notes.
+    Raises:
+      CompareError: no runs.
+      MixedProtocolError: as in :func:`compare_markdown`.
+    """
+    if not runs:
+        raise CompareError("compare needs at least one results.json")
+    keys = [str(run.get("_path", run.get("_label", i))) for i, run in enumerate(runs)]
+    rows: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        rows.setdefault(key, []).append(index)
+    labels = {key: str(runs[members[0]].get("_label", key)) for key, members in rows.items()}
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    for key, label in labels.items():
+        if label in shared:
+            labels[key] = str(Path(key).parent) if key.endswith("results.json") else key
+    groups = _groups(runs)
+    flagged, notes = _check_groups(runs, groups, [labels[key] for key in keys], allow_mixed)
+    ordered = sorted(groups)
+    unit = table_unit(metric)[1]
+    header = ["Run", "Trained on"] + [f"{d}/{p} {metric} ({unit})" for d, p in ordered]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, members in rows.items():
+        cells = [labels[key], training_label(runs[members[0]].get("trained_on"))]
+        by_group = {_group(runs[index]): index for index in members}
+        for group in ordered:
+            cells.append(_cell(runs, by_group.get(group), metric, flagged))
+        lines.append("| " + " | ".join(cells) + " |")
+    legend = _legend(runs, groups)
     return "\n".join(lines + [""] + legend + ([""] + notes if notes else [])) + "\n"
 
 
@@ -264,5 +397,8 @@ __all__ = [
     "ResultsFileError",
     "compare_markdown",
     "load_results",
+    "matrix_markdown",
+    "metric_rule_values",
     "split_table",
+    "training_label",
 ]

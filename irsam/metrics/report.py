@@ -107,16 +107,24 @@ def protocol_line(record: Mapping[str, Any]) -> str:
       record (Mapping[str, Any]): output of :func:`irsam.data.protocols.protocol_record`.
     Returns:
       str: e.g. ``**Protocol:** nudt_sirst / standard (663 trainval = 597 train + 66 val,
-      664 test; DNANet ...)``.
+      664 test; DNANet ...)``; a label budget adds ``label budget: trained on 30 of the 597
+      train images (seed 0)``.
     """
     sizes = record["sizes"]
     alias = f", selected as {record['split']!r}" if record["split"] != record["protocol"] else ""
     source = f"; {record['source']}" if record.get("source") else ""
     dropped = f"; excluded {', '.join(record['exclude'])}" if record.get("exclude") else ""
+    subset = record.get("train_subset")
+    budget = (
+        f"; label budget: trained on {subset['count']} of the {sizes['train']} train images "
+        f"(seed {subset['seed']})"
+        if subset
+        else ""
+    )
     return (
         f"**Protocol:** {record['dataset']} / {record['protocol']}{alias} "
         f"({sizes['trainval']} trainval = {sizes['train']} train + {sizes['val']} val, "
-        f"{sizes['test']} test{dropped}{source})"
+        f"{sizes['test']} test{dropped}{budget}{source})"
     )
 
 
@@ -189,8 +197,13 @@ def _write_csv(path: Path, columns: Sequence[str], data: Mapping[str, Sequence[A
     return path
 
 
-def _pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
+def agg_pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display).
+
+    Returns:
+      module | None: ``matplotlib.pyplot``, or None when matplotlib (the ``plots`` extra) is not
+      installed.
+    """
     try:
         import matplotlib
 
@@ -243,8 +256,16 @@ def label_thresholds(
     return texts
 
 
-def _save_figure(plt: Any, figure: Any, path: Path) -> Path:
-    """Render a figure to PNG bytes, write them atomically and close the figure."""
+def save_figure(plt: Any, figure: Any, path: Path) -> Path:
+    """Render a figure to PNG bytes, write them atomically and close the figure.
+
+    Arguments:
+      plt (module): ``matplotlib.pyplot`` (:func:`agg_pyplot`).
+      figure (matplotlib Figure): the figure.
+      path (Path): the PNG file.
+    Returns:
+      Path: ``path``.
+    """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -261,7 +282,7 @@ def curve_figure(curves: Mapping[str, Sequence[float]], kind: str) -> Any:
     Returns:
       matplotlib Figure: the plot (the caller saves and closes it).
     """
-    plt = _pyplot()
+    plt = agg_pyplot()
     if plt is None:
         raise missing_extra("plotting the PR/ROC curves", "plots")
     x, y, xlabel, ylabel = {
@@ -297,12 +318,12 @@ def write_curves(curves: Mapping[str, Sequence[float]], out_dir: str | Path) -> 
         _write_csv(out / "pr_curve.csv", PR_COLUMNS, curves),
         _write_csv(out / "roc_curve.csv", ROC_COLUMNS, curves),
     ]
-    plt = _pyplot()
+    plt = agg_pyplot()
     if plt is None:
         log.warning("PR/ROC curves written as CSV only: %s", missing_extra("a PNG", "plots"))
         return files
     for kind in ("pr", "roc"):
-        files.append(_save_figure(plt, curve_figure(curves, kind), out / f"{kind}_curve.png"))
+        files.append(save_figure(plt, curve_figure(curves, kind), out / f"{kind}_curve.png"))
     return files
 
 
@@ -326,7 +347,7 @@ def pd_fa_figure(curve: Mapping[str, Sequence[float]]) -> Any:
     Returns:
       matplotlib Figure: the plot (the caller saves and closes it).
     """
-    plt = _pyplot()
+    plt = agg_pyplot()
     if plt is None:
         raise missing_extra("plotting the Pd-Fa curve", "plots")
     fa = [float(v) * 1e6 for v in curve["Fa"]]
@@ -361,11 +382,11 @@ def write_pd_fa_curve(curve: Mapping[str, Any], out_dir: str | Path) -> list[Pat
         if key in PD_FA_COLUMNS
     }
     files = [_write_csv(out / "pd_fa_curve.csv", PD_FA_COLUMNS, data)]
-    plt = _pyplot()
+    plt = agg_pyplot()
     if plt is None:
         log.warning("the Pd-Fa curve is written as CSV only: %s", missing_extra("a PNG", "plots"))
         return files
-    files.append(_save_figure(plt, pd_fa_figure(data), out / "pd_fa_curve.png"))
+    files.append(save_figure(plt, pd_fa_figure(data), out / "pd_fa_curve.png"))
     return files
 
 
@@ -471,6 +492,7 @@ __all__ = [
     "PR_COLUMNS",
     "ROC_COLUMNS",
     "TABLE_METRICS",
+    "agg_pyplot",
     "curve_figure",
     "label_thresholds",
     "metric_rules",
@@ -478,6 +500,7 @@ __all__ = [
     "pd_fa_figure",
     "protocol_line",
     "report_markdown",
+    "save_figure",
     "table_unit",
     "write_curves",
     "write_pd_fa_curve",

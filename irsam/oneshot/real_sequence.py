@@ -13,15 +13,14 @@ mask pasted at an integer position.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from irsam.data.copy_paste import TargetCrop, cut_targets
 from irsam.data.io import read_image, read_mask
 from irsam.data.layouts import pair_files
-from irsam.metrics import label_components
 from irsam.oneshot.synthetic_sequence import (
     SyntheticSequence,
     render_sequence,
@@ -33,20 +32,6 @@ log = get_logger(__name__)
 
 DATASETS = ("NUAA-SIRST", "NUDT-SIRST")
 """Sub-folders of the data root used for backgrounds and targets (``images/`` + ``masks/``)."""
-
-
-@dataclass(frozen=True)
-class TargetCrop:
-    """A real target cut from an image with its mask.
-
-    Attributes:
-      signal (np.ndarray): h×w float32, target intensity above the local background (≥ 0) on
-        the target pixels, 0 elsewhere.
-      mask (np.ndarray): h×w bool target pixels (one connected component).
-    """
-
-    signal: np.ndarray
-    mask: np.ndarray
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -71,34 +56,6 @@ def remove_targets(image: np.ndarray, mask: np.ndarray, size: int = 21) -> np.nd
     if hole.any():
         background[hole] = ndimage.median_filter(background, size=size, mode="nearest")[hole]
     return background
-
-
-def cut_targets(image: np.ndarray, mask: np.ndarray, max_side: int = 24) -> list[TargetCrop]:
-    """Cut every target (8-connected component) of an image with its local contrast.
-
-    Arguments:
-      image (np.ndarray): H×W float grey image, 0–255.
-      mask (np.ndarray): H×W {0, 1} mask.
-      max_side (int): components with a bounding box side above this are skipped.
-    Returns:
-      list[TargetCrop]: one crop per kept component (bounding box of the component).
-    """
-    labels, _ = label_components(mask > 0)
-    crops = []
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        rows, cols = box
-        if rows.stop - rows.start > max_side or cols.stop - cols.start > max_side:
-            continue
-        ring = ndimage.binary_dilation(labels == index, iterations=4) & ~(labels > 0)
-        local = float(np.median(image[ring])) if ring.any() else float(np.median(image))
-        component = labels[box] == index
-        signal = np.where(component, np.clip(image[box] - local, 0.0, None), 0.0)
-        if signal.max() < 5.0:  # a target no brighter than its surroundings is not usable
-            continue
-        crops.append(TargetCrop(signal=signal.astype(np.float32), mask=component))
-    return crops
 
 
 def fit_background(image: np.ndarray, height: int, width: int, margin: int) -> np.ndarray:

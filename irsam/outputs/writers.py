@@ -33,29 +33,55 @@ log = get_logger(__name__)
 
 
 class SamplePredictionLogger(L.Callback):
-    """Log image | ground truth | prediction panels of a few validation images.
+    """Log image | ground truth | prediction panels of a few validation images, and one
+    image | target panel of the first training batch.
 
     A panel is made at the first validation epoch of the run, every ``every_n_epochs`` epochs
     and at the last epoch (``trainer.max_epochs``), so every run with validation has at least
     one, however short. Panels go to TensorBoard / wandb loggers when present, and always to
     ``<run>/samples/epoch_<E>.png`` (rank 0 only). The prediction column is the overlay of
     :func:`irsam.outputs.pictures.overlay` (targets coloured by the metrics' matching, with a
-    legend).
+    legend). The training panel, ``<run>/samples/train_batch.png``, shows the first batch as the
+    network receives it, after augmentation: pasted targets (``dataset.augmentation.copy_paste``)
+    appear in both columns.
 
     Arguments:
       every_n_epochs (int): logging interval in epochs (at least 1).
-      num_samples (int): number of validation images per panel.
+      num_samples (int): number of images per panel.
+      train_batch (bool): also write the training panel at the first training step of the run.
     """
 
-    def __init__(self, every_n_epochs: int = 5, num_samples: int = 4) -> None:
+    def __init__(
+        self, every_n_epochs: int = 5, num_samples: int = 4, train_batch: bool = True
+    ) -> None:
         if int(every_n_epochs) < 1:
             raise ValueError(
                 f"callbacks.sample_predictions.every_n_epochs={every_n_epochs} must be >= 1."
             )
         self.every_n_epochs = int(every_n_epochs)
         self.num_samples = num_samples
+        self.train_batch = train_batch
         self._rows: list[np.ndarray] = []
         self.panels = 0
+
+    def on_train_batch_start(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: dict[str, Any],
+        batch_idx: int,
+    ) -> None:
+        """Write the training panel at the run's first step (rank 0)."""
+        if not self.train_batch or trainer.global_step != 0 or batch_idx != 0:
+            return
+        if not trainer.is_global_zero:
+            return
+        rows = []
+        for k in range(min(batch["image"].shape[0], self.num_samples)):
+            image = batch["image"][k].permute(1, 2, 0).float().cpu().numpy()
+            target = batch["mask"][k, 0].float().cpu().numpy() * 255.0
+            rows.append(panel([to_uint8_rgb(image), to_uint8_rgb(target)]))
+        write_png(Path(trainer.default_root_dir) / "samples" / "train_batch.png", _stack(rows))
 
     def _active(self, trainer: L.Trainer) -> bool:
         """Whether this validation epoch makes a panel (rank 0, first/every n-th/last epoch)."""
@@ -99,11 +125,7 @@ class SamplePredictionLogger(L.Callback):
         """Write the panel to disk and to image-capable loggers."""
         if not self._active(trainer) or not self._rows:
             return
-        width = max(row.shape[1] for row in self._rows)
-        grid = np.concatenate(
-            [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in self._rows],
-            axis=0,
-        )
+        grid = _stack(self._rows)
         write_png(
             Path(trainer.default_root_dir) / "samples" / f"epoch_{trainer.current_epoch:03d}.png",
             grid,
@@ -116,6 +138,14 @@ class SamplePredictionLogger(L.Callback):
                 logger.experiment.add_image(
                     "val/samples", grid, trainer.global_step, dataformats="HWC"
                 )
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    """Panel rows (H×W×3 uint8, any widths) stacked top to bottom, padded on the right."""
+    width = max(row.shape[1] for row in rows)
+    return np.concatenate(
+        [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows], axis=0
+    )
 
 
 class PredictionWriter(L.Callback):

@@ -1,5 +1,6 @@
 # Copyright (c) 2026 The irsam authors. Licensed under the Apache License, Version 2.0.
-"""Training task: build everything from the config, fit, test the best checkpoint, report."""
+"""Training task: build everything from the config, fit, test the best checkpoint, report
+(results.json / results.md in the run folder, as ``evaluate.py`` writes them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from irsam.lit_module import IRSAMLitModule
-from irsam.metrics.report import metrics_table
+from irsam.metrics.report import write_results
 from irsam.models import count_parameters
 from irsam.resume import (
     AtomicCheckpointIO,
@@ -22,6 +23,7 @@ from irsam.resume import (
     resolve_ckpt_path,
     selected_checkpoint,
 )
+from irsam.tasks.evaluate import test_set_results, training_record
 from irsam.tasks.runner import instantiate_group, metric_value, task_wrapper
 from irsam.utils import get_logger
 from irsam.utils.atomic import ensure_writable_dir, format_size, free_bytes
@@ -63,6 +65,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if cfg.get("train") and trainer.is_global_zero:
         check_checkpoint_space(model, trainer)
+        datamodule.save_train_subset(cfg.paths.output_dir)
 
     optimized = None
     if cfg.get("train"):
@@ -81,9 +84,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             log.warning("No best checkpoint was saved: testing the current weights")
         trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        log.info(
-            "Test results (%s):\n%s", best or "current weights", metrics_table(metrics, "test/")
+        trained_on = training_record(datamodule.hparams)
+        output_dir = cfg.paths.output_dir
+        results, markdown = test_set_results(
+            trainer, model, datamodule, best or None, trained_on, output_dir
         )
+        if trainer.is_global_zero:
+            write_results(output_dir, results, markdown)
         log.info("Best checkpoint: %s", best or "none")
     return metrics, {
         "datamodule": datamodule,

@@ -135,3 +135,84 @@ def test_compare_command_on_files_that_are_not_results(tmp_path: Path, capsys) -
         assert words in lines[0]
     assert main([str(good), "--labels", "A", "B"]) == 2
     assert "2 labels for 1 results files" in capsys.readouterr().err
+
+
+def trained(dataset: str, protocol: str, **budget: object) -> dict:
+    """A results.json ``trained_on``."""
+    return {
+        "dataset": dataset,
+        "split": protocol,
+        "protocol": protocol,
+        "loader_size": 256,
+        **budget,
+    }
+
+
+def _write(folder: Path, data: dict) -> Path:
+    """``folder/results.json`` holding ``data``."""
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(data))
+    return folder
+
+
+def _matrix_files(tmp_path: Path) -> list[Path]:
+    """A two-set evaluation of a NUDT model on a quarter of its labels, and two training runs on
+    NUAA-SIRST (their own test), the second in a folder named like the first."""
+    nudt = _write(
+        tmp_path / "eval_a",
+        {
+            "checkpoint": "a.ckpt",
+            "trained_on": trained("nudt_sirst", "standard", train_fraction=0.25),
+            "sets": {
+                "nudt_sirst": run("nudt_sirst", "standard", 664, 0.70),
+                "nuaa_sirst": run("nuaa_sirst", "irsam", 86, 0.40),
+            },
+        },
+    )
+    first = _write(tmp_path / "x" / "train", dict(run("nuaa_sirst", "irsam", 86, 0.60)))
+    second = _write(tmp_path / "y" / "train", dict(run("nuaa_sirst", "irsam", 86, 0.625)))
+    for folder in (first, second):
+        data = json.loads((folder / "results.json").read_text())
+        data["trained_on"] = trained("nuaa_sirst", "irsam")
+        (folder / "results.json").write_text(json.dumps(data))
+    return [nudt, first, second]
+
+
+def test_matrix_rows_are_checkpoints_and_columns_test_sets(tmp_path: Path) -> None:
+    """One row per results file (same training set: separate rows, labelled by folder), one
+    column per test set and protocol, the chosen metric in its table unit."""
+    from irsam.metrics.compare import matrix_markdown
+
+    runs = load_results(_matrix_files(tmp_path))
+    assert [r.get("_set") for r in runs] == ["nudt_sirst", "nuaa_sirst", None, None]
+    lines = matrix_markdown(runs).splitlines()
+    assert lines[:5] == [
+        "| Run | Trained on | nuaa_sirst/irsam IoU (%) | nudt_sirst/standard IoU (%) |",
+        "|---|---|---|---|",
+        "| eval_a | nudt_sirst/standard, fraction 0.25 | 40.00 | 70.00 |",
+        f"| {tmp_path / 'x' / 'train'} | nuaa_sirst/irsam | 60.00 |  |",
+        f"| {tmp_path / 'y' / 'train'} | nuaa_sirst/irsam | 62.50 |  |",
+    ]
+    assert any(line.startswith("* nudt_sirst/standard: 664 test images") for line in lines)
+    fa = matrix_markdown(runs, metric="Fa").splitlines()
+    assert fa[0].endswith("nudt_sirst/standard Fa (1e-6) |") and fa[2].endswith("| 20.00 | 20.00 |")
+    table = compare_markdown(runs[:2], metrics=["IoU"])  # a multi-set file: one row
+    assert "| eval_a | 40.00 | 70.00 |" in table
+
+
+def test_matrix_refuses_mixed_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A column whose runs used different Fa rules is refused, as in the comparison table."""
+    from irsam.metrics.compare import matrix_markdown
+    from irsam.tasks.compare import main
+
+    files = _matrix_files(tmp_path)
+    data = json.loads((files[2] / "results.json").read_text())
+    data["metric_rules"]["fa_rule"] = "legacy_area"
+    (files[2] / "results.json").write_text(json.dumps(data))
+    with pytest.raises(MixedProtocolError, match="nuaa_sirst / irsam.*legacy_area"):
+        matrix_markdown(load_results(files))
+    assert main([*map(str, files), "--matrix", "--metric", "nIoU"]) == 2
+    assert "cannot share a column" in capsys.readouterr().err
+    assert main([*map(str, files), "--matrix", "--metric", "nIoU", "--allow-mixed"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| Run | Trained on | nuaa_sirst/irsam nIoU (%) |") and "61.50 †" in out

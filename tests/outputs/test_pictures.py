@@ -152,3 +152,27 @@ def test_sample_panels_first_every_n_and_last_epoch(
         callback.on_validation_epoch_end(trainer, _Module())
     written = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / "samples").glob("*.png"))
     assert written == expected
+
+
+def test_training_panel_shows_the_first_augmented_batch(tmp_path: Path) -> None:
+    """The first training step writes image | target rows of the batch as the network receives
+    it (pasted targets are in its mask); later steps write nothing."""
+    import torch
+    from PIL import Image
+
+    from irsam.outputs.writers import SamplePredictionLogger
+
+    callback = SamplePredictionLogger(num_samples=2)
+    trainer = _Trainer(tmp_path, max_epochs=1)
+    mask = torch.zeros(3, 1, 16, 16)
+    mask[1, 0, 4:7, 9:11] = 1.0
+    batch = {"image": torch.full((3, 3, 16, 16), 60.0), "mask": mask}
+    callback.on_train_batch_start(trainer, _Module(), batch, 0)
+    picture = np.asarray(Image.open(tmp_path / "samples" / "train_batch.png").convert("L"))
+    target_column = picture[:, 16 + 2 :]  # after the image column and the white gap
+    assert picture.shape[0] == 2 * 16  # two rows: num_samples
+    assert (target_column[16:] > 127).sum() == 6 and (target_column[:16] > 127).sum() == 0
+    (tmp_path / "samples" / "train_batch.png").unlink()
+    trainer.global_step = 1
+    callback.on_train_batch_start(trainer, _Module(), batch, 1)
+    assert not (tmp_path / "samples" / "train_batch.png").exists()

@@ -40,6 +40,7 @@ DOCUMENTS = (
     "docs/oneshot.md",
     "docs/benchmarks.md",
     "docs/python-api.md",
+    "docs/studies.md",
 )
 """Documents whose commands run, in this order (a command may read what an earlier one wrote)."""
 TIMEOUT_S = 600
@@ -288,6 +289,29 @@ def _substitute(value: str, workspace: dict[str, Path]) -> str:
     return value
 
 
+def _first_values(override: str) -> str:
+    """A swept override cut to its first value (``seed`` to its first two), so that a
+    documented sweep runs one or two jobs here."""
+    key, sep, value = override.partition("=")
+    if not sep or key.startswith(("-", "hydra.")) or value.startswith(("[", "{")):
+        return override
+    values = value.split(",")
+    return f"{key}={','.join(values[: 2 if key == 'seed' else 1])}"
+
+
+def _is_optuna(override: str) -> bool:
+    """Whether an ``hparams_search=<preset>`` override picks an Optuna preset."""
+    key, _, value = override.partition("=")
+    preset = PROJECT_ROOT / "conf" / "hparams_search" / f"{value}.yaml"
+    return key == "hparams_search" and preset.is_file() and "optuna" in preset.read_text()
+
+
+def _unless_given(args: list[str], defaults: list[str]) -> list[str]:
+    """``defaults`` (``key=value`` overrides) without the keys the command already sets."""
+    given = {a.partition("=")[0] for a in args}
+    return [d for d in defaults if d.partition("=")[0] not in given]
+
+
 def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[list[str], Path]:
     """The argv that runs ``command`` here (tiny settings), and its working folder; or a skip.
 
@@ -359,20 +383,23 @@ def adapt(command: Command, workspace: dict[str, Path], index: int) -> tuple[lis
         real = any(a.startswith(("dataset.root=", "paths.data_dir=")) for a in args)
         tiny = REAL_DATA_TRAIN if real else TINY_TRAIN
         if multirun:
+            args = [_first_values(a) for a in args]
             tiny = [t for t in tiny if t != "trainer.fast_dev_run=true"] + [
                 "trainer.limit_train_batches=1",
                 "trainer.limit_val_batches=1",
+                "trainer.limit_test_batches=1",
+                "trainer.val_check_interval=1",
                 "trainer.max_epochs=1",
-                "test=false",
             ]
-            if any("hparams_search=" in a for a in args):
+            if any(_is_optuna(a) for a in args):
                 tiny += ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2"]
-            sweep = f"hydra.sweep.dir={cwd / 'logs' / stem / 'multiruns' / str(index)}"
-            return argv + args + tiny + paths + [sweep], cwd
-        return argv + args + tiny + paths + run_dir, cwd
+            sweep = [f"hydra.sweep.dir={cwd / 'logs' / stem / 'multiruns' / str(index)}"]
+            return argv + args + tiny + paths + _unless_given(args, sweep), cwd
+        return argv + args + tiny + paths + _unless_given(args, run_dir), cwd
     if stem == "evaluate":
-        synthetic = [] if any(a.startswith("dataset=") for a in args) else SYNTHETIC_EVALUATION
-        return argv + args + EVALUATION + synthetic + paths + run_dir, cwd
+        named = any(a.startswith(("dataset=", "datasets=")) for a in args)
+        synthetic = [] if named else SYNTHETIC_EVALUATION
+        return argv + args + EVALUATION + synthetic + paths + _unless_given(args, run_dir), cwd
     if stem == "predict":
         extra = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "overwrite=true"]
         return argv + args + extra + ["extras.print_config=false"] + paths + run_dir, cwd

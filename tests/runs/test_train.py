@@ -67,7 +67,8 @@ def test_fast_dev_run_real_datasets(tmp_path: Path, dataset: str, folder: str) -
 
 
 def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
-    """The IRSTD-1k config trains on a generated ISNet-layout tree."""
+    """The IRSTD-1k config trains on a generated ISNet-layout tree, with a label budget whose
+    names are written to the run folder."""
     from irsam.data.synthetic import render_synthetic_sample
 
     root = tmp_path / "IRSTD-1k"
@@ -86,10 +87,13 @@ def test_fast_dev_run_irstd1k_layout(tmp_path: Path) -> None:
         "dataset.loader_size=64",
         "dataset.batch_size=2",
         "dataset.val_fraction=0.25",
+        "dataset.train_count=2",
         "trainer.fast_dev_run=true",
     ]
-    metrics, _ = train(compose_config("train", tmp_path / "run", overrides))
+    metrics, objects = train(compose_config("train", tmp_path / "run", overrides))
     assert "test/IoU" in metrics
+    chosen = (tmp_path / "run" / "train_subset.txt").read_text().splitlines()
+    assert chosen == objects["datamodule"].train_subset["images"] and len(chosen) == 2
 
 
 def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> None:
@@ -128,6 +132,21 @@ def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> No
             ), key
     stored = json.loads((tmp_path / "eval1" / "results.json").read_text())
     assert stored["params"]["total"] > 1e6 and stored["images"] == 4
+    trained = json.loads((tmp_path / "results.json").read_text())  # train.py's own test
+    assert trained["checkpoint"] == str(best) and trained["images"] == stored["images"]
+    assert trained["protocol"]["protocol"] == "synthetic"
+    assert trained["trained_on"] == stored["trained_on"]
+    assert trained["trained_on"] == {
+        "dataset": "synthetic",
+        "split": "default",
+        "protocol": "synthetic",
+        "loader_size": 64,
+        "train_fraction": None,
+        "train_count": None,
+        "train_subset_seed": 0,
+    }
+    assert trained["metrics"]["test/IoU"] == pytest.approx(stored["metrics"]["test/IoU"])
+    assert (tmp_path / "results.md").read_text().startswith("**Protocol:** synthetic")
 
 
 def test_checkpoints_are_weights_only_and_resume_continues(cfg_train, tmp_path: Path) -> None:
