@@ -5,6 +5,7 @@ composes with its keys."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,4 +61,6 @@ def test_submitit_local_sweep_runs_two_jobs(tmp_path: Path) -> None:
     for job, seed in (("0", 1), ("1", 2)):
         assert f"seed={seed}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
         log = (sweep / job / "train.log").read_text()
-        assert f"Test results ({sweep / job / 'checkpoints'}" in log, log[-2000:]
+        assert f"Test of {sweep / job / 'checkpoints'}" in log, log[-2000:]
+        stored = json.loads((sweep / job / "results.json").read_text())
+        assert stored["checkpoint"].startswith(str(sweep / job / "checkpoints"))

@@ -39,9 +39,10 @@ def short_run(tmp_path_factory) -> Path:
 
 
 def test_two_epoch_run_logs_a_sample_panel(short_run: Path) -> None:
-    """every_n_epochs=5 in a 2-epoch run: panels at the first and the last epoch."""
+    """every_n_epochs=5 in a 2-epoch run: panels at the first and the last epoch, and the
+    training-batch panel."""
     panels = sorted(p.name for p in (short_run / "samples").glob("*.png"))
-    assert panels == ["epoch_000.png", "epoch_001.png"]
+    assert panels == ["epoch_000.png", "epoch_001.png", "train_batch.png"]
 
 
 def _frames(folder: Path, count: int = 7, corrupt: int = 4) -> Path:
