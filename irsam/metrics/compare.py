@@ -303,9 +303,11 @@ def training_label(trained_on: Mapping[str, Any] | None) -> str:
 
     Arguments:
       trained_on (Mapping[str, Any] | None): ``results.json`` ``trained_on`` (``dataset``,
-        ``protocol``, and ``train_fraction`` / ``train_count`` under a label budget).
+        ``protocol``, ``train_fraction`` / ``train_count`` under a label budget, and
+        ``copy_paste_p``).
     Returns:
-      str: e.g. ``nudt_sirst/standard, fraction 0.25`` or ``nuaa_sirst/irsam, 40 images``;
+      str: e.g. ``nudt_sirst/standard, fraction 0.25``, ``nuaa_sirst/irsam, 40 images`` or
+      ``nudt_sirst/irsam, copy-paste 0.5``;
       ``not recorded`` when unknown.
     """
     if not trained_on or trained_on.get("dataset") is None:
@@ -315,6 +317,8 @@ def training_label(trained_on: Mapping[str, Any] | None) -> str:
         label += f", fraction {trained_on['train_fraction']:g}"
     if trained_on.get("train_count") is not None:
         label += f", {trained_on['train_count']} images"
+    if trained_on.get("copy_paste_p"):
+        label += f", copy-paste {trained_on['copy_paste_p']:g}"
     return label
 
 

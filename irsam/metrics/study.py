@@ -122,23 +122,27 @@ def _read_overrides(path: Path) -> dict[str, str]:
     return overrides
 
 
-def collect_runs(sweep: str | os.PathLike) -> list[StudyRun]:
-    """Every finished job of a sweep folder: those with ``results.json`` and overrides.
+def collect_runs(*sweeps: str | os.PathLike) -> list[StudyRun]:
+    """Every finished job of one or several sweep folders: those with ``results.json`` and
+    overrides (several folders: e.g. a sweep and a later one that adds seeds).
 
     Arguments:
-      sweep (str | PathLike): the sweep folder (``logs/<task>/multiruns/<time>``) or any folder
+      sweeps (str | PathLike): sweep folders (``logs/<task>/multiruns/<time>``) or folders
         above job folders.
     Returns:
-      list[StudyRun]: the jobs, ordered by folder.
+      list[StudyRun]: the jobs, ordered by sweep, then by folder.
     Raises:
-      MissingFileError: ``sweep`` is not a folder, or holds no finished job.
+      MissingFileError: a sweep is not a folder, or the sweeps hold no finished job.
       ResultsFileError: a ``results.json`` is not JSON or has no ``metrics`` (named).
     """
-    root = Path(sweep)
-    if not root.is_dir():
-        raise MissingFileError(f"{root}: not a folder (give the sweep folder of train.py -m)")
+    found = []
+    for sweep in sweeps:
+        root = Path(sweep)
+        if not root.is_dir():
+            raise MissingFileError(f"{root}: not a folder (give the sweep folder of train.py -m)")
+        found.extend(sorted(root.rglob("results.json")))
     runs = []
-    for results in sorted(root.rglob("results.json")):
+    for results in found:
         overrides = results.parent / ".hydra" / "overrides.yaml"
         if not overrides.is_file():
             continue
@@ -159,8 +163,9 @@ def collect_runs(sweep: str | os.PathLike) -> list[StudyRun]:
         )
     if not runs:
         raise MissingFileError(
-            f"{root}: no finished job (a job folder holds results.json and .hydra/overrides.yaml; "
-            "train.py writes results.json after its test: keep test=true)"
+            f"{', '.join(str(sweep) for sweep in sweeps)}: no finished job (a job folder holds "
+            "results.json and .hydra/overrides.yaml; train.py writes results.json after its "
+            "test: keep test=true)"
         )
     return runs
 

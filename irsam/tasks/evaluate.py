@@ -89,7 +89,8 @@ def training_record(hparams: Mapping[str, Any]) -> dict[str, Any]:
       dict[str, Any]: JSON-ready ``dataset`` (name), ``split`` (the ``dataset.split`` name),
       ``protocol`` (the split's protocol name; ``synthetic`` for generated data), ``loader_size``
       (each None when not stored), plus ``train_fraction`` / ``train_count`` /
-      ``train_subset_seed`` when stored.
+      ``train_subset_seed`` when stored, and ``copy_paste_p`` (the target copy-paste
+      probability of its training augmentation; 0.0 when off or not stored).
     """
     split = hparams.get("split")
     splits = hparams.get("splits")
@@ -106,6 +107,8 @@ def training_record(hparams: Mapping[str, Any]) -> dict[str, Any]:
         "loader_size": hparams.get("loader_size"),
     }
     record.update({key: hparams[key] for key in LABEL_BUDGET_KEYS if key in hparams})
+    copy_paste = (hparams.get("augmentation") or {}).get("copy_paste") or {}
+    record["copy_paste_p"] = float(copy_paste.get("p", 0.0))
     return record
 
 

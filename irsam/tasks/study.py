@@ -13,8 +13,9 @@ from irsam.utils.errors import EXIT_CODE, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``irsam-study SWEEP [--x KEY] [--metric NAME] [--seed-keys ...] [--out DIR]
-    [--no-plot]`` prints the table and writes ``study.md``, ``study.csv`` and ``study.png``.
+    """Command line: ``irsam-study SWEEP [SWEEP ...] [--x KEY] [--metric NAME] [--seed-keys ...]
+    [--out DIR] [--no-plot]`` prints the table and writes ``study.md``, ``study.csv`` and
+    ``study.png`` (into the first sweep folder unless ``--out``).
 
     Arguments:
       argv (Sequence[str] | None): arguments (None: ``sys.argv[1:]``).
@@ -27,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="irsam-study",
         description="Summarise a train.py sweep: metric vs a swept value, mean ± std over seeds.",
     )
-    parser.add_argument("sweep", help="the sweep folder (logs/<task>/multiruns/<time>)")
+    parser.add_argument(
+        "sweeps",
+        nargs="+",
+        help="sweep folders (logs/<task>/multiruns/<time>), summarised together",
+    )
     parser.add_argument(
         "--x", default="dataset.train_fraction", help="swept key on the x axis (a number)"
     )
@@ -35,12 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seed-keys", nargs="+", default=list(SEED_KEYS), help="overrides averaged over"
     )
-    parser.add_argument("--out", default=None, help="folder of the files (default: the sweep)")
+    parser.add_argument("--out", default=None, help="folder of the files (default: first sweep)")
     parser.add_argument("--no-plot", action="store_true", help="table and CSV only")
     args = parser.parse_args(argv)
     try:
-        summary = summarise(collect_runs(args.sweep), args.x, args.metric, args.seed_keys)
-        write_study(summary, args.out or args.sweep, plot=not args.no_plot)
+        summary = summarise(collect_runs(*args.sweeps), args.x, args.metric, args.seed_keys)
+        write_study(summary, args.out or args.sweeps[0], plot=not args.no_plot)
     except (UserError, ImportError) as error:
         sys.stderr.write(f"irsam-study: error: {error}\n")
         return EXIT_CODE

@@ -162,7 +162,7 @@ def _matrix_files(tmp_path: Path) -> list[Path]:
         tmp_path / "eval_a",
         {
             "checkpoint": "a.ckpt",
-            "trained_on": trained("nudt_sirst", "standard", train_fraction=0.25),
+            "trained_on": trained("nudt_sirst", "standard", train_fraction=0.25, copy_paste_p=0.5),
             "sets": {
                 "nudt_sirst": run("nudt_sirst", "standard", 664, 0.70),
                 "nuaa_sirst": run("nuaa_sirst", "irsam", 86, 0.40),
@@ -189,7 +189,7 @@ def test_matrix_rows_are_checkpoints_and_columns_test_sets(tmp_path: Path) -> No
     assert lines[:5] == [
         "| Run | Trained on | nuaa_sirst/irsam IoU (%) | nudt_sirst/standard IoU (%) |",
         "|---|---|---|---|",
-        "| eval_a | nudt_sirst/standard, fraction 0.25 | 40.00 | 70.00 |",
+        "| eval_a | nudt_sirst/standard, fraction 0.25, copy-paste 0.5 | 40.00 | 70.00 |",
         f"| {tmp_path / 'x' / 'train'} | nuaa_sirst/irsam | 60.00 |  |",
         f"| {tmp_path / 'y' / 'train'} | nuaa_sirst/irsam | 62.50 |  |",
     ]

@@ -89,6 +89,26 @@ def test_summary_groups_configurations_and_averages_seeds(tmp_path: Path) -> Non
     assert "| 20.00 ± 0.00 (2) | 42.00 ± 2.83 (2) |" in table
 
 
+def test_several_sweeps_are_summarised_together(tmp_path: Path) -> None:
+    """A later sweep that adds a seed joins the cells of the first one."""
+    _label_budget_sweep(tmp_path / "first")
+    _job(
+        tmp_path / "extra",
+        0,
+        [
+            "experiment=nudt_cpu_study",
+            "dataset.train_fraction=0.1",
+            "seed=3",
+            "dataset.augmentation.copy_paste.p=0.0",
+        ],
+        0.18,
+    )
+    summary = summarise(collect_runs(tmp_path / "first", tmp_path / "extra"))
+    cell = summary.cells["dataset.augmentation.copy_paste.p=0.0"][0.1]
+    assert cell.values == pytest.approx([10.0, 14.0, 18.0]) and cell.std == pytest.approx(4.0)
+    assert len(summary.cells["dataset.augmentation.copy_paste.p=0.5"][0.1].values) == 2
+
+
 def test_write_study_files(tmp_path: Path) -> None:
     _label_budget_sweep(tmp_path)
     written = write_study(summarise(collect_runs(tmp_path)), tmp_path)

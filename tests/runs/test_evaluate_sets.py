@@ -89,6 +89,7 @@ def test_each_set_is_scored_under_its_own_protocol(tmp_path: Path, monkeypatch) 
         "loader_size": 32,
         "train_fraction": 0.25,
         "train_subset_seed": 0,
+        "copy_paste_p": 0.0,
     }
     assert list(results["sets"]) == ["nudt_sirst", "nuaa_sirst"]  # the order given
     for name, folder, images in (("nudt_sirst", "NUDT-SIRST", 3), ("nuaa_sirst", "NUAA-SIRST", 2)):

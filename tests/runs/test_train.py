@@ -144,6 +144,7 @@ def test_train_then_evaluate_gives_same_metrics(cfg_train, tmp_path: Path) -> No
         "train_fraction": None,
         "train_count": None,
         "train_subset_seed": 0,
+        "copy_paste_p": 0.0,
     }
     assert trained["metrics"]["test/IoU"] == pytest.approx(stored["metrics"]["test/IoU"])
     assert (tmp_path / "results.md").read_text().startswith("**Protocol:** synthetic")
