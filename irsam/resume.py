@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from irsam.data.layouts import LABEL_BUDGET_KEYS
 from irsam.models.checkpoints import CheckpointError, read_training_checkpoint
 from irsam.utils import MissingFileError, atomic_save_torch, get_logger
 from irsam.utils.containers import plain_container
@@ -471,7 +472,7 @@ def experiment_identity(
         "dataset.split": data.get("split"),
         "dataset.label_budget": None
         if data.get("train_fraction") is None and data.get("train_count") is None
-        else {key: data.get(key) for key in ("train_fraction", "train_count", "train_subset_seed")},
+        else {key: data.get(key) for key in LABEL_BUDGET_KEYS},
         "model.net": net.get("_target_"),
         "loss": plain_container(module_hparams.get("loss")),
     }

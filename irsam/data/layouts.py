@@ -575,6 +575,10 @@ def _stratum_counts(count: int, total: int, free: int) -> tuple[int, int]:
     return chosen_free, count - chosen_free
 
 
+LABEL_BUDGET_KEYS: tuple[str, ...] = ("train_fraction", "train_count", "train_subset_seed")
+"""Data-module settings of a label budget (:func:`label_budget`)."""
+
+
 def label_budget(
     names: Sequence[str],
     has_target: Sequence[bool],

@@ -13,7 +13,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from irsam.data.layouts import split_spec
+from irsam.data.layouts import LABEL_BUDGET_KEYS, split_spec
 from irsam.data.protocols import protocol_record
 from irsam.lit_module import IRSAMLitModule, inference_options
 from irsam.metrics.compare import split_table, training_label
@@ -31,9 +31,6 @@ from irsam.tasks.runner import instantiate_group, task_wrapper
 from irsam.utils import ConfigError, ensure_writable_dir, get_logger
 
 log = get_logger(__name__)
-
-LABEL_BUDGET_KEYS: tuple[str, ...] = ("train_fraction", "train_count", "train_subset_seed")
-"""Datamodule settings of a label budget, copied into ``trained_on`` when a checkpoint has them."""
 
 
 def metric_overrides(cfg: DictConfig) -> dict[str, Any] | None:
